@@ -1,0 +1,127 @@
+/* routes.c — the route table and the request entry point: route, then
+ * authenticate (Bearer token -> admin or collection key, constant-time
+ * comparison of SHA-256 hashes), then scope-check, then the handler. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "base/util.h"
+
+static const pier_route routes[] = {
+    {PIER_HTTP_GET, "/api/v1/health", pier_h_health, PIER_ROUTE_PUBLIC},
+    {PIER_HTTP_GET, "/health", pier_h_health, PIER_ROUTE_PUBLIC},
+
+    {PIER_HTTP_GET, "/api/v1/collections", pier_h_collections_list, 0},
+    {PIER_HTTP_POST, "/api/v1/collections", pier_h_collection_create, PIER_ROUTE_ADMIN},
+    {PIER_HTTP_GET, "/api/v1/collections/{c}/environment", pier_h_env_get, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_PATCH, "/api/v1/collections/{c}/environment", pier_h_env_patch, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/collections/{c}", pier_h_collection_get, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_DELETE, "/api/v1/collections/{c}", pier_h_collection_delete, PIER_ROUTE_SCOPED | PIER_ROUTE_ADMIN},
+
+    {PIER_HTTP_GET, "/api/v1/tasks/{c}", pier_h_tasks_list, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_POST, "/api/v1/tasks/{c}", pier_h_task_create, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/tasks/{c}/{t}", pier_h_task_get, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_PUT, "/api/v1/tasks/{c}/{t}", pier_h_task_update, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_DELETE, "/api/v1/tasks/{c}/{t}", pier_h_task_delete, PIER_ROUTE_SCOPED},
+
+    {PIER_HTTP_POST, "/api/v1/api-keys", pier_h_key_create, 0},
+    {PIER_HTTP_GET, "/api/v1/api-keys/collection/{c}", pier_h_keys_list, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/api-keys/{id}", pier_h_key_get, 0},
+    {PIER_HTTP_PUT, "/api/v1/api-keys/{id}", pier_h_key_update, 0},
+    {PIER_HTTP_DELETE, "/api/v1/api-keys/{id}", pier_h_key_delete, 0},
+};
+
+static void unauthorized(pier_http_req *req, const char *detail) {
+  pier_http_respond_error(req, 401, "%s", detail);
+}
+
+/* Returns false when it has answered the request. */
+static bool authenticate(pier_http_req *req) {
+  pier_app *app = APP(req);
+  pier_slice h = pier_http_header_get(req, "authorization");
+  if (!h.len) {
+    unauthorized(req, "Not authenticated: send the header Authorization: Bearer <token>");
+    return false;
+  }
+  if (!pier_slice_istarts_with(h, "bearer ")) {
+    unauthorized(req, "Authorization must use the Bearer scheme: Authorization: Bearer <token>");
+    return false;
+  }
+  pier_slice tok = pier_slice_trim(pier_slice_make(h.ptr + 7, h.len - 7));
+  if (tok.len == 0 || tok.len > 4096) {
+    unauthorized(req, "Invalid API key format");
+    return false;
+  }
+  char hash[65];
+  pier_sha256_hex(tok.ptr, tok.len, hash);
+  pier_auth *a = pier_arena_calloc(&req->arena, sizeof *a);
+  if (!a) {
+    pier_http_respond_error(req, 500, "out of memory");
+    return false;
+  }
+  if (sodium_memcmp(hash, app->admin_hash, 64) == 0) {
+    a->is_admin = true;
+    req->auth = a;
+    return true;
+  }
+  pier_key_info ki;
+  if (!pier_catalog_key_find(app->catalog, hash, &ki) || !ki.is_active) {
+    bool mlc = pier_slice_starts_with(tok, "mlc_");
+    unauthorized(req, mlc && tok.len != 36 ? "Invalid API key format"
+                      : mlc               ? "Invalid or inactive API key"
+                                          : "Invalid API key or JWT token");
+    return false;
+  }
+  pier_collection col;
+  if (ki.collection_id == 0) {
+    a->is_admin = true;
+  } else if (pier_catalog_collection_by_id(app->catalog, ki.collection_id, &req->arena, &col)) {
+    a->collection_id = col.id;
+    a->collection = col.name;
+  } else {
+    unauthorized(req, "Invalid or inactive API key");
+    return false;
+  }
+  a->key_id = ki.id;
+  req->auth = a;
+  return true;
+}
+
+void pier_api_on_request(pier_http_req *req) {
+  const pier_route *rt = NULL;
+  char allow[64];
+  int rc = pier_router_match(routes, sizeof routes / sizeof routes[0], req, &rt, allow, sizeof allow);
+  if (rc == PIER_ENOTFOUND) {
+    pier_http_respond_error(req, 404, "Not Found: no route for %.*s %.*s", (int)req->method_name.len,
+                            req->method_name.ptr, (int)(req->path.len > 200 ? 200 : req->path.len), req->path.ptr);
+    return;
+  }
+  if (rc == PIER_EINVAL) {
+    char extra[96];
+    snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+    char body[160];
+    int n = snprintf(body, sizeof body, "{\"detail\":\"Method Not Allowed: use %s\"}", allow);
+    pier_http_respond(req, 405, "application/json", extra, body, (size_t)n);
+    return;
+  }
+  if (rc) {
+    pier_http_respond_error(req, 400, "malformed percent-escape in the URL path");
+    return;
+  }
+  req->route = (void *)rt;
+  if (!(rt->flags & PIER_ROUTE_PUBLIC)) {
+    if (!authenticate(req)) return;
+    pier_auth *a = AUTH(req);
+    if ((rt->flags & PIER_ROUTE_SCOPED) && !a->is_admin && !pier_slice_ieq_cstr(req->params[0], a->collection)) {
+      pier_http_respond_error(req, 403, "API key not valid for this collection");
+      return;
+    }
+    if ((rt->flags & PIER_ROUTE_ADMIN) && !a->is_admin) {
+      pier_http_respond_error(req, 403, "this operation needs the admin token; collection API keys cannot do it");
+      return;
+    }
+  }
+  rt->handler(req);
+}

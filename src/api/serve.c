@@ -1,0 +1,149 @@
+/* serve.c — `pier serve`: set up the data directory, secrets, store and catalog,
+ * bind, announce "listening on http://HOST:PORT" as the first stdout line, run
+ * until SIGTERM/SIGINT, then drain in-flight requests and flush the store. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "base/log.h"
+#include "base/util.h"
+
+static int mkdir_p(const char *path) {
+  char tmp[1024];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return PIER_EIO;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return PIER_EIO;
+  return 0;
+}
+
+/* Admin token: PIER_ADMIN_TOKEN, else <data-dir>/admin.token (created 0600). */
+static int load_admin_token(pier_app *app) {
+  const char *env = getenv("PIER_ADMIN_TOKEN");
+  if (env && *env) {
+    pier_sha256_hex(env, strlen(env), app->admin_hash);
+    PIER_LOG(PIER_LOG_INFO, "serve", "admin token taken from PIER_ADMIN_TOKEN");
+    return 0;
+  }
+  char path[1100], tok[80];
+  snprintf(path, sizeof path, "%s/admin.token", app->cfg.data_dir);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    size_t n = fread(tok, 1, sizeof tok - 1, f);
+    fclose(f);
+    while (n && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ')) n--;
+    if (n == 0) {
+      PIER_LOG(PIER_LOG_ERROR, "serve", "%s is empty; delete it to generate a new token", path);
+      return PIER_EINVAL;
+    }
+    pier_sha256_hex(tok, n, app->admin_hash);
+    sodium_memzero(tok, sizeof tok);
+    PIER_LOG(PIER_LOG_INFO, "serve", "admin token read from %s", path);
+    return 0;
+  }
+  memcpy(tok, "mlc_", 4);
+  pier_random_alnum(tok + 4, 32);
+  tok[36] = '\n';
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && write(fd, tok, 37) == 37 && fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  pier_sha256_hex(tok, 36, app->admin_hash);
+  sodium_memzero(tok, sizeof tok);
+  if (!ok) {
+    PIER_LOG(PIER_LOG_ERROR, "serve", "cannot write %s: %s", path, strerror(errno));
+    return PIER_EIO;
+  }
+  PIER_LOG(PIER_LOG_INFO, "serve", "generated an admin token in %s (mode 0600)", path);
+  return 0;
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  PIER_LOG(PIER_LOG_INFO, "serve", "received %s; finishing in-flight requests", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  uv_stop(s->loop);
+}
+
+static int run(pier_app *app) {
+  pier_http_config hc = {
+      .host = app->cfg.listen_host,
+      .port = app->cfg.listen_port,
+      .threads = app->cfg.threads,
+      .body_bytes_max = app->cfg.body_bytes_max,
+      .request_timeout_ms = app->cfg.request_timeout_ms,
+      .app = app,
+      .on_request = pier_api_on_request,
+  };
+  int rc = pier_http_server_create(&hc, &app->http);
+  if (rc) {
+    PIER_LOG(PIER_LOG_ERROR, "serve", "cannot listen on %s:%d: %s", app->cfg.listen_host, app->cfg.listen_port,
+             rc == PIER_EEXISTS ? "address already in use" : pier_strerror(rc));
+    return rc;
+  }
+  const char *h = app->cfg.listen_host;
+  bool v6 = strchr(h, ':') != NULL;
+  printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", pier_http_server_port(app->http));
+  fflush(stdout);
+  uv_loop_t main_loop;
+  uv_signal_t sigterm, sigint;
+  uv_loop_init(&main_loop);
+  uv_signal_init(&main_loop, &sigterm);
+  uv_signal_init(&main_loop, &sigint);
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  if ((rc = pier_http_server_start(app->http)) == 0) uv_run(&main_loop, UV_RUN_DEFAULT);
+  pier_http_server_stop(app->http);
+  uv_close((uv_handle_t *)&sigterm, NULL);
+  uv_close((uv_handle_t *)&sigint, NULL);
+  uv_run(&main_loop, UV_RUN_DEFAULT);
+  uv_loop_close(&main_loop);
+  pier_http_server_destroy(app->http);
+  return rc;
+}
+
+int pier_serve_main(int argc, char **argv) {
+  static pier_app app; /* lives for the process; reached only through req->app */
+  char err[512] = "";
+  int rc = pier_config_parse(&app.cfg, argc, argv, err, sizeof err);
+  if (rc == PIER_EAGAIN) return 0;
+  if (rc) {
+    fprintf(stderr, "pier serve: %s\n", err);
+    return 2;
+  }
+  pier_log_level = app.cfg.log_level;
+  signal(SIGPIPE, SIG_IGN);
+  if (sodium_init() < 0) {
+    PIER_LOG(PIER_LOG_ERROR, "serve", "libsodium failed to initialise");
+    return 1;
+  }
+  if (mkdir_p(app.cfg.data_dir) != 0) {
+    PIER_LOG(PIER_LOG_ERROR, "serve", "cannot create the data directory %s: %s", app.cfg.data_dir, strerror(errno));
+    return 1;
+  }
+  if (pier_seal_load_key(app.cfg.data_dir, app.master_key, err, sizeof err) != 0) {
+    PIER_LOG(PIER_LOG_ERROR, "serve", "%s", err);
+    return 1;
+  }
+  if (load_admin_token(&app) != 0) return 1;
+  if ((rc = pier_store_open(app.cfg.data_dir, &app.store, err, sizeof err)) != 0) {
+    PIER_LOG(PIER_LOG_ERROR, "serve", "%s", err);
+    return 1;
+  }
+  if ((rc = pier_catalog_create(&app.catalog)) == 0) rc = pier_catalog_load(app.catalog, app.store);
+  if (rc) PIER_LOG(PIER_LOG_ERROR, "serve", "cannot load collections and keys: %s", pier_strerror(rc));
+  if (!rc) rc = run(&app);
+  pier_store_close(app.store);
+  pier_catalog_destroy(app.catalog);
+  sodium_memzero(app.master_key, sizeof app.master_key);
+  PIER_LOG(PIER_LOG_INFO, "serve", "stopped");
+  return rc ? 1 : 0;
+}

@@ -1,0 +1,64 @@
+/* server_int.h — private structs of the HTTP server module (server.c, conn.c). */
+#ifndef PIER_HTTP_SERVER_INT_H
+#define PIER_HTTP_SERVER_INT_H
+
+#include <llhttp.h>
+#include <stdatomic.h>
+
+#include "http/server.h"
+
+struct pier_http_server {
+  pier_http_config cfg;
+  int port;
+  int nloops;
+  pier_http_loop *loops;
+  atomic_uint_fast64_t next_req_id;
+  bool started;
+};
+
+struct pier_http_loop {
+  pier_http_server *srv;
+  int index;
+  uv_loop_t uv;
+  uv_thread_t thread;
+  int listen_fd;
+  uv_tcp_t listener;
+  uv_async_t stop_async;
+  uv_timer_t grace_timer;
+  pier_mailbox mailbox;
+  bool stopping;
+  bool listener_open;
+  void *data;
+  pier_http_conn *conns; /* doubly linked list of live connections */
+  int nconns;
+  char readbuf[PIER_HTTP_READ_CHUNK];
+};
+
+struct pier_http_conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  pier_http_loop *loop;
+  pier_http_conn *prev, *next;
+  llhttp_t parser;
+  pier_buf pending;  /* received, not yet parsed */
+  pier_buf url, hfield, hvalue;
+  pier_http_req *req; /* being parsed or handled */
+  size_t header_bytes;
+  size_t write_pending; /* bytes queued to the kernel */
+  int error_status;  /* limit hit inside a parser callback: 413/414/431 */
+  int refs;          /* tcp + timer + a handled request */
+  bool in_request;   /* between message_begin and message_complete */
+  bool handling;     /* dispatched, not yet ended */
+  bool in_drive;
+  bool closing;      /* close once the queued writes are done */
+  bool closed;
+  bool lingering;    /* write side shut, discarding input until timeout */
+  bool reading;
+};
+
+/* conn.c */
+void pier_http_conn_accept(pier_http_loop *l);
+void pier_http_conn_close(pier_http_conn *c);
+void pier_http_conn_stop_idle(pier_http_conn *c); /* shutdown: close if idle */
+
+#endif

@@ -1,0 +1,49 @@
+/* sqlite_int.h — private to the SQLite backend (sqlite*.c). */
+#ifndef PIER_STORE_SQLITE_INT_H
+#define PIER_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define PIER_SQLITE_STMTS_MAX 96
+
+typedef struct pier_sqlite {
+  pier_db base;
+  sqlite3 *h;
+  bool reader;
+  struct {
+    const char *sql; /* static string; its address is the cache key */
+    sqlite3_stmt *stmt;
+  } stmts[PIER_SQLITE_STMTS_MAX];
+  int nstmts;
+} pier_sqlite;
+
+#define DB(b) ((pier_sqlite *)(b))
+
+sqlite3_stmt *pier_sqlite_stmt(pier_sqlite *db, const char *sql);
+int pier_sqlite_exec(pier_sqlite *db, const char *sql);
+int pier_sqlite_done(pier_sqlite *db, sqlite3_stmt *st);
+const char *pier_sqlite_text(pier_arena *a, sqlite3_stmt *st, int col);
+
+int pier_sqlite_collection_list(pier_db *db, pier_arena *a, pier_collection **out, size_t *n);
+int pier_sqlite_collection_get(pier_db *db, pier_arena *a, pier_slice name, pier_collection *out);
+int pier_sqlite_collection_create(pier_db *db, pier_collection *c);
+int pier_sqlite_collection_delete(pier_db *db, int64_t id);
+int pier_sqlite_key_list(pier_db *db, pier_arena *a, int64_t collection_id, bool all, pier_api_key **out, size_t *n);
+int pier_sqlite_key_get(pier_db *db, pier_arena *a, int64_t id, pier_api_key *out);
+int pier_sqlite_key_create(pier_db *db, pier_api_key *k);
+int pier_sqlite_key_update(pier_db *db, const pier_api_key *k);
+int pier_sqlite_key_delete(pier_db *db, int64_t id);
+int pier_sqlite_env_list(pier_db *db, pier_arena *a, int64_t collection_id, pier_env_var **out, size_t *n);
+int pier_sqlite_env_put(pier_db *db, int64_t collection_id, const pier_env_var *v);
+int pier_sqlite_env_delete(pier_db *db, int64_t collection_id, pier_slice name);
+int pier_sqlite_env_clear(pier_db *db, int64_t collection_id);
+int pier_sqlite_task_list(pier_db *db, pier_arena *a, int64_t collection_id, int64_t skip, int64_t limit,
+                          pier_task **out, size_t *n);
+int pier_sqlite_task_get(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice name, pier_task *out);
+int pier_sqlite_task_create(pier_db *db, pier_task *t);
+int pier_sqlite_task_update(pier_db *db, const pier_task *t, pier_slice old_name);
+int pier_sqlite_task_delete(pier_db *db, int64_t collection_id, pier_slice name);
+
+#endif
