@@ -1,0 +1,41 @@
+# pier — one command to run it, one to test it (see README.md).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+PYTHON     ?= /usr/bin/python3
+LISTEN     ?= 127.0.0.1:8080
+DATA_DIR   ?= ./pier-data
+
+.PHONY: all deps test-deps build serve test test-unit test-integration test-asan clean install
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPIER_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+serve: build
+	./$(BUILD)/pier serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: test-deps build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	PIER_BIN=$(CURDIR)/$(BUILD)/pier $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: test-deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPIER_SANITIZE=ON -DPIER_WERROR=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	PIER_BIN=$(CURDIR)/$(ASAN_BUILD)/pier PIER_SANITIZED=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+install: build
+	install -D -m 0755 $(BUILD)/pier $(DESTDIR)/usr/local/bin/pier
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
