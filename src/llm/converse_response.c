@@ -1,0 +1,138 @@
+/* converse_response.c — a Converse reply -> pier_chat_events, and through the
+ * aggregator an OpenAI `chat.completion`. Streaming and non-streaming answers
+ * thus share one serialiser; the stopReason and usage tables live here too. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "llm/converse_int.h"
+
+#define TOKENS_MAX 1e15 /* counts above this are garbage; clamp rather than overflow int64 */
+
+const char *pier_converse_finish_reason(const char *stop_reason) {
+  static const char *const map[][2] = {
+    {"end_turn", "stop"},          {"stop_sequence", "stop"},           {"max_tokens", "length"},
+    {"tool_use", "tool_calls"},    {"guardrail_intervened", "content_filter"},
+    {"content_filtered", "content_filter"}, {"model_context_window_exceeded", "length"}};
+  for (size_t i = 0; stop_reason && i < sizeof map / sizeof map[0]; i++)
+    if (strcmp(stop_reason, map[i][0]) == 0) return map[i][1];
+  return "stop";
+}
+
+const char *pier_converse_finish_for(const char *stop_reason, bool json_mode, int real_tools) {
+  const char *f = pier_converse_finish_reason(stop_reason);
+  return (json_mode && real_tools == 0 && strcmp(f, "tool_calls") == 0) ? "stop" : f;
+}
+
+static int64_t count(const cJSON *u, const char *key) {
+  double d = pier_json_num(u, key, 0);
+  return d > 0 ? (int64_t)(d < TOKENS_MAX ? d : TOKENS_MAX) : 0;
+}
+
+void pier_converse_usage_read(const cJSON *usage, pier_usage *out) {
+  memset(out, 0, sizeof *out);
+  out->cache_read_tokens = count(usage, "cacheReadInputTokens");
+  out->cache_creation_tokens = count(usage, "cacheWriteInputTokens");
+  out->prompt_tokens = count(usage, "inputTokens") + out->cache_read_tokens + out->cache_creation_tokens;
+  out->completion_tokens = count(usage, "outputTokens");
+  out->total_tokens = out->prompt_tokens + out->completion_tokens;
+}
+
+typedef struct walk {
+  pier_chat_on_event on_event;
+  void *arg;
+  const pier_converse_info *info;
+  const cJSON *json_input; /* input of the json_tool_call block in JSON mode, else NULL */
+  int tools;               /* OpenAI index of the next tool call */
+} walk;
+
+static int send_text(walk *w, pier_chat_ev_kind kind, const char *text) {
+  if (!text || !text[0]) return 0;
+  pier_chat_event ev = {.kind = kind, .text = pier_slice_from(text)};
+  return w->on_event(w->arg, &ev);
+}
+
+static bool is_json_tool(const walk *w, const cJSON *use) {
+  const char *name = pier_json_str(use, "name");
+  return w->info->json_mode && name && strcmp(name, PIER_CONVERSE_JSON_TOOL) == 0;
+}
+
+/* TOOL_START + one TOOL_ARGS with the compact JSON of the input. */
+static int send_tool(walk *w, const cJSON *use) {
+  const char *id = pier_json_str(use, "toolUseId"), *name = pier_json_str(use, "name");
+  const cJSON *input = cJSON_GetObjectItemCaseSensitive(use, "input");
+  char *args = input ? cJSON_PrintUnformatted(input) : NULL;
+  if (input && !args) return PIER_ENOMEM;
+  pier_chat_event ev = {.kind = PIER_CHAT_EV_TOOL_START, .tool_index = w->tools++,
+                        .tool_id = pier_slice_from(id ? id : ""), .tool_name = pier_slice_from(name ? name : "")};
+  int rc = w->on_event(w->arg, &ev);
+  if (!rc) {
+    ev.kind = PIER_CHAT_EV_TOOL_ARGS;
+    ev.text = pier_slice_from(args ? args : "{}");
+    rc = w->on_event(w->arg, &ev);
+  }
+  cJSON_free(args);
+  return rc;
+}
+
+static int send_block(walk *w, const cJSON *block) {
+  const cJSON *use = cJSON_GetObjectItemCaseSensitive(block, "toolUse");
+  const cJSON *rc_block = cJSON_GetObjectItemCaseSensitive(block, "reasoningContent");
+  if (cJSON_IsObject(use)) return is_json_tool(w, use) ? 0 : send_tool(w, use);
+  if (rc_block)
+    return send_text(w, PIER_CHAT_EV_REASONING,
+                     pier_json_str(cJSON_GetObjectItemCaseSensitive(rc_block, "reasoningText"), "text"));
+  /* in JSON mode the tool input is the answer; stray text around it is not */
+  return w->json_input ? 0 : send_text(w, PIER_CHAT_EV_TEXT, pier_json_str(block, "text"));
+}
+
+static int send_json_answer(walk *w) {
+  char *s = cJSON_PrintUnformatted(w->json_input);
+  if (!s) return PIER_ENOMEM;
+  pier_chat_event ev = {.kind = PIER_CHAT_EV_TEXT, .text = pier_slice_from(s)};
+  int rc = w->on_event(w->arg, &ev);
+  cJSON_free(s);
+  return rc;
+}
+
+int pier_converse_response_events(const cJSON *resp, const pier_converse_info *info, pier_chat_on_event on_event,
+                                  void *arg, char *err, size_t errlen) {
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(resp, "output"), "message");
+  const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content"), *block;
+  if (!cJSON_IsArray(content)) {
+    snprintf(err, errlen, "the Bedrock Converse reply has no output.message.content array");
+    return PIER_EPROTO;
+  }
+  walk w = {.on_event = on_event, .arg = arg, .info = info};
+  cJSON_ArrayForEach(block, content) {
+    const cJSON *use = cJSON_GetObjectItemCaseSensitive(block, "toolUse");
+    if (cJSON_IsObject(use) && is_json_tool(&w, use) && !w.json_input)
+      w.json_input = cJSON_GetObjectItemCaseSensitive(use, "input");
+  }
+  pier_chat_event ev = {.kind = PIER_CHAT_EV_START};
+  int rc = on_event(arg, &ev);
+  for (block = content->child; !rc && block; block = block->next) rc = send_block(&w, block);
+  if (!rc && w.json_input) rc = send_json_answer(&w);
+  if (rc) return rc;
+  ev.kind = PIER_CHAT_EV_FINISH;
+  ev.finish_reason = pier_converse_finish_for(pier_json_str(resp, "stopReason"), info->json_mode, w.tools);
+  if ((rc = on_event(arg, &ev))) return rc;
+  pier_chat_event uev = {.kind = PIER_CHAT_EV_USAGE};
+  pier_converse_usage_read(cJSON_GetObjectItemCaseSensitive(resp, "usage"), &uev.usage);
+  return on_event(arg, &uev);
+}
+
+int pier_converse_response(const cJSON *resp, const pier_converse_info *info, const pier_openai_meta *meta,
+                           pier_buf *out, char *err, size_t errlen) {
+  pier_openai_agg agg;
+  int rc = pier_openai_agg_init(&agg, meta);
+  if (rc) {
+    snprintf(err, errlen, "%s while preparing the chat completion", pier_strerror(rc));
+    return rc;
+  }
+  rc = pier_converse_response_events(resp, info, pier_openai_agg_on_event, &agg, err, errlen);
+  if (!rc) rc = pier_openai_agg_finish(&agg, out);
+  if (rc && rc != PIER_EPROTO) snprintf(err, errlen, "%s while writing the chat completion", pier_strerror(rc));
+  pier_openai_agg_dispose(&agg);
+  return rc;
+}
