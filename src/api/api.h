@@ -16,7 +16,14 @@ enum {
   PIER_ROUTE_PUBLIC = 1u << 0, /* no token needed */
   PIER_ROUTE_ADMIN = 1u << 1,  /* admin token only */
   PIER_ROUTE_SCOPED = 1u << 2, /* params[0] is a collection name the token must own */
+  PIER_ROUTE_OPENAI = 1u << 3, /* errors are OpenAI-shaped: {"error": {...}} */
 };
+
+/* Answer with an error in the route's dialect: {"detail": "..."} for the Jetty
+ * API, {"error": {"message", "type", "code", "param"}} on OpenAI routes (and on
+ * unknown paths under /v1/). code may be NULL. */
+void pier_api_error(pier_http_req *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Parse the body as a JSON object. NULL = already answered (400/415/422).
  * The tree is freed with the request. */
@@ -70,4 +77,13 @@ bool pier_api_env_validate(pier_http_req *req, const cJSON *vars);
  * nulls, clear all when vars is JSON null. PIER_ETOOBIG if the collection would
  * hold more than PIER_ENV_VARS_MAX variables. */
 int pier_api_env_apply(pier_db *db, const unsigned char *key, int64_t collection_id, const cJSON *vars) PIER_WUR;
+/* env_load.c: the collection's decrypted environment ({NAME: value}, caller
+ * owns it) — cached, or loaded on a store thread. cb may run before this
+ * returns. rc != 0 when it could not be read (env is then NULL). */
+typedef void (*pier_api_env_cb)(pier_http_req *req, cJSON *env, int rc, void *arg);
+void pier_api_env_load(pier_http_req *req, int64_t collection_id, pier_api_env_cb cb, void *arg);
+
+/* The loop's state. */
+static inline pier_loop_ctx *pier_api_loop(pier_http_req *req) { return pier_http_loop_data(req->loop); }
+
 #endif

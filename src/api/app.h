@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "api/catalog.h"
+#include "llm/call.h"
+#include "upstream/client.h"
 #include "base/seal.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -20,7 +22,14 @@ typedef struct pier_config {
   int log_level;
   size_t body_bytes_max;
   uint64_t request_timeout_ms;
+  pier_llm_limits llm;       /* upstream timeouts, retries */
+  uint64_t sse_keepalive_ms; /* comment line on idle streams */
 } pier_config;
+
+/* Per event-loop state (pier_http_loop_data). */
+typedef struct pier_loop_ctx {
+  pier_upstream *up;
+} pier_loop_ctx;
 
 typedef struct pier_app {
   pier_config cfg;
@@ -29,6 +38,7 @@ typedef struct pier_app {
   unsigned char master_key[PIER_SEAL_KEY_BYTES];
   char admin_hash[65]; /* sha256 hex of the admin token */
   pier_http_server *http;
+  cJSON *server_env; /* provider variables from pier's own environment (fallback) */
 } pier_app;
 
 /* Authentication result attached to req->auth. */

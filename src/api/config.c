@@ -1,5 +1,6 @@
 /* config.c — `pier serve` flags and their PIER_* environment twins. Flags win
  * over the environment, the environment over defaults. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,15 @@ static const char usage[] =
     "  --max-body-bytes N      largest request body accepted (PIER_MAX_BODY_BYTES; default 33554432)\n"
     "  --request-timeout-ms N  a client that stalls this long mid-request gets 408 (PIER_REQUEST_TIMEOUT_MS;\n"
     "                          default 30000)\n"
+    "  --upstream-connect-timeout-ms N   connect to a provider (PIER_UPSTREAM_CONNECT_TIMEOUT_MS; default 10000)\n"
+    "  --upstream-ttfb-timeout-ms N      wait for a provider's first response byte (PIER_UPSTREAM_TTFB_TIMEOUT_MS;\n"
+    "                                    default 300000)\n"
+    "  --upstream-idle-timeout-ms N      longest gap between streamed chunks (PIER_UPSTREAM_IDLE_TIMEOUT_MS;\n"
+    "                                    default 120000)\n"
+    "  --upstream-timeout-ms N           whole provider call (PIER_UPSTREAM_TIMEOUT_MS; default 900000)\n"
+    "  --upstream-retries N              retries on throttling, 5xx and resets (PIER_UPSTREAM_RETRIES; default 3)\n"
+    "  --upstream-retry-base-ms N        first backoff, doubled each time (PIER_UPSTREAM_RETRY_BASE_MS; default 500)\n"
+    "  --sse-keepalive-ms N              keep-alive comment on quiet streams (PIER_SSE_KEEPALIVE_MS; default 15000)\n"
     "Other environment: PIER_ADMIN_TOKEN (admin token; otherwise generated into DATA_DIR/admin.token),\n"
     "PIER_MASTER_KEY (64 hex chars; otherwise DATA_DIR/master.key).\n";
 
@@ -86,6 +96,29 @@ static int apply(pier_config *cfg, const char *flag, const char *v, char *err, s
     cfg->request_timeout_ms = n;
     return 0;
   }
+  static const struct {
+    const char *flag;
+    unsigned long long lo, hi;
+    size_t off;
+  } nums[] = {
+      {"--upstream-connect-timeout-ms", 1, 3600000, offsetof(pier_config, llm.connect_timeout_ms)},
+      {"--upstream-ttfb-timeout-ms", 1, 86400000, offsetof(pier_config, llm.ttfb_timeout_ms)},
+      {"--upstream-idle-timeout-ms", 1, 86400000, offsetof(pier_config, llm.idle_timeout_ms)},
+      {"--upstream-timeout-ms", 1, 86400000, offsetof(pier_config, llm.total_timeout_ms)},
+      {"--upstream-retry-base-ms", 1, 600000, offsetof(pier_config, llm.retry_base_ms)},
+      {"--sse-keepalive-ms", 10, 3600000, offsetof(pier_config, sse_keepalive_ms)},
+  };
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    if (strcmp(flag, nums[i].flag) != 0) continue;
+    if (parse_num(flag, v, nums[i].lo, nums[i].hi, &n, err, errlen)) return PIER_EINVAL;
+    *(uint64_t *)((char *)cfg + nums[i].off) = n;
+    return 0;
+  }
+  if (strcmp(flag, "--upstream-retries") == 0) {
+    if (parse_num(flag, v, 0, 20, &n, err, errlen)) return PIER_EINVAL;
+    cfg->llm.retries = (int)n;
+    return 0;
+  }
   snprintf(err, errlen, "unknown option %s (see pier serve --help)", flag);
   return PIER_EINVAL;
 }
@@ -96,6 +129,13 @@ static const struct {
     {"PIER_LISTEN", "--listen"},         {"PIER_DATA_DIR", "--data-dir"},
     {"PIER_THREADS", "--threads"},       {"PIER_LOG_LEVEL", "--log-level"},
     {"PIER_MAX_BODY_BYTES", "--max-body-bytes"}, {"PIER_REQUEST_TIMEOUT_MS", "--request-timeout-ms"},
+    {"PIER_UPSTREAM_CONNECT_TIMEOUT_MS", "--upstream-connect-timeout-ms"},
+    {"PIER_UPSTREAM_TTFB_TIMEOUT_MS", "--upstream-ttfb-timeout-ms"},
+    {"PIER_UPSTREAM_IDLE_TIMEOUT_MS", "--upstream-idle-timeout-ms"},
+    {"PIER_UPSTREAM_TIMEOUT_MS", "--upstream-timeout-ms"},
+    {"PIER_UPSTREAM_RETRIES", "--upstream-retries"},
+    {"PIER_UPSTREAM_RETRY_BASE_MS", "--upstream-retry-base-ms"},
+    {"PIER_SSE_KEEPALIVE_MS", "--sse-keepalive-ms"},
 };
 
 int pier_config_parse(pier_config *cfg, int argc, char **argv, char *err, size_t errlen) {
@@ -108,6 +148,8 @@ int pier_config_parse(pier_config *cfg, int argc, char **argv, char *err, size_t
   cfg->log_level = PIER_LOG_INFO;
   cfg->body_bytes_max = PIER_HTTP_BODY_BYTES_DEFAULT;
   cfg->request_timeout_ms = PIER_HTTP_REQUEST_TIMEOUT_MS_DEFAULT;
+  pier_llm_limits_default(&cfg->llm);
+  cfg->sse_keepalive_ms = 15000;
   for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++) {
     const char *v = getenv(twins[i].env);
     if (v && *v && apply(cfg, twins[i].flag, v, err, errlen) != 0) {

@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/chat_int.h"
 #include "base/log.h"
 #include "base/util.h"
 
-static const pier_route routes[] = {
+static const pier_http_route routes[] = {
     {PIER_HTTP_GET, "/api/v1/health", pier_h_health, PIER_ROUTE_PUBLIC},
     {PIER_HTTP_GET, "/health", pier_h_health, PIER_ROUTE_PUBLIC},
 
@@ -26,6 +27,9 @@ static const pier_route routes[] = {
     {PIER_HTTP_PUT, "/api/v1/tasks/{c}/{t}", pier_h_task_update, PIER_ROUTE_SCOPED},
     {PIER_HTTP_DELETE, "/api/v1/tasks/{c}/{t}", pier_h_task_delete, PIER_ROUTE_SCOPED},
 
+    {PIER_HTTP_POST, "/v1/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
+    {PIER_HTTP_POST, "/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
+
     {PIER_HTTP_POST, "/api/v1/api-keys", pier_h_key_create, 0},
     {PIER_HTTP_GET, "/api/v1/api-keys/collection/{c}", pier_h_keys_list, PIER_ROUTE_SCOPED},
     {PIER_HTTP_GET, "/api/v1/api-keys/{id}", pier_h_key_get, 0},
@@ -34,7 +38,7 @@ static const pier_route routes[] = {
 };
 
 static void unauthorized(pier_http_req *req, const char *detail) {
-  pier_http_respond_error(req, 401, "%s", detail);
+  pier_api_error(req, 401, NULL, "%s", detail);
 }
 
 /* Returns false when it has answered the request. */
@@ -58,7 +62,7 @@ static bool authenticate(pier_http_req *req) {
   pier_sha256_hex(tok.ptr, tok.len, hash);
   pier_auth *a = pier_arena_calloc(&req->arena, sizeof *a);
   if (!a) {
-    pier_http_respond_error(req, 500, "out of memory");
+    pier_api_error(req, 500, NULL, "out of memory");
     return false;
   }
   if (sodium_memcmp(hash, app->admin_hash, 64) == 0) {
@@ -90,11 +94,11 @@ static bool authenticate(pier_http_req *req) {
 }
 
 void pier_api_on_request(pier_http_req *req) {
-  const pier_route *rt = NULL;
+  const pier_http_route *rt = NULL;
   char allow[64];
   int rc = pier_router_match(routes, sizeof routes / sizeof routes[0], req, &rt, allow, sizeof allow);
   if (rc == PIER_ENOTFOUND) {
-    pier_http_respond_error(req, 404, "Not Found: no route for %.*s %.*s", (int)req->method_name.len,
+    pier_api_error(req, 404, NULL, "Not Found: no route for %.*s %.*s", (int)req->method_name.len,
                             req->method_name.ptr, (int)(req->path.len > 200 ? 200 : req->path.len), req->path.ptr);
     return;
   }
@@ -107,7 +111,7 @@ void pier_api_on_request(pier_http_req *req) {
     return;
   }
   if (rc) {
-    pier_http_respond_error(req, 400, "malformed percent-escape in the URL path");
+    pier_api_error(req, 400, NULL, "malformed percent-escape in the URL path");
     return;
   }
   req->route = (void *)rt;
@@ -115,11 +119,11 @@ void pier_api_on_request(pier_http_req *req) {
     if (!authenticate(req)) return;
     pier_auth *a = AUTH(req);
     if ((rt->flags & PIER_ROUTE_SCOPED) && !a->is_admin && !pier_slice_ieq_cstr(req->params[0], a->collection)) {
-      pier_http_respond_error(req, 403, "API key not valid for this collection");
+      pier_api_error(req, 403, NULL, "API key not valid for this collection");
       return;
     }
     if ((rt->flags & PIER_ROUTE_ADMIN) && !a->is_admin) {
-      pier_http_respond_error(req, 403, "this operation needs the admin token; collection API keys cannot do it");
+      pier_api_error(req, 403, NULL, "this operation needs the admin token; collection API keys cannot do it");
       return;
     }
   }

@@ -1,6 +1,7 @@
 /* serve.c — `pier serve`: set up the data directory, secrets, store and catalog,
  * bind, announce "listening on http://HOST:PORT" as the first stdout line, run
  * until SIGTERM/SIGINT, then drain in-flight requests and flush the store. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -68,6 +69,48 @@ static int load_admin_token(pier_app *app) {
   return 0;
 }
 
+static int on_loop_start(pier_http_loop *l) {
+  pier_loop_ctx *lc = calloc(1, sizeof *lc);
+  if (!lc) return PIER_ENOMEM;
+  int rc = pier_upstream_create(pier_http_loop_uv(l), &lc->up);
+  if (rc) {
+    free(lc);
+    return rc;
+  }
+  pier_http_loop_set_data(l, lc);
+  return 0;
+}
+
+static void on_loop_stop(pier_http_loop *l) {
+  pier_loop_ctx *lc = pier_http_loop_data(l);
+  if (!lc) return;
+  pier_upstream_destroy(lc->up);
+  free(lc);
+  pier_http_loop_set_data(l, NULL);
+}
+
+/* Provider variables from pier's own environment: the fallback when a
+ * collection does not set them. Only names of known providers are taken. */
+static cJSON *server_env(void) {
+  extern char **environ;
+  static const char *prefixes[] = {"AWS_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "OPENROUTER_", "GROQ_",
+                                   "MISTRAL_", "TOGETHER", "DEEPSEEK_", "FIREWORKS", "XAI_", "HOSTED_VLLM",
+                                   "OLLAMA_", NULL};
+  cJSON *env = cJSON_CreateObject();
+  for (char **e = environ; env && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (!eq || eq == *e || eq - *e > 128) continue;
+    for (int i = 0; prefixes[i]; i++) {
+      if (strncmp(*e, prefixes[i], strlen(prefixes[i])) != 0) continue;
+      char name[160];
+      snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
+      cJSON_AddStringToObject(env, name, eq + 1);
+      break;
+    }
+  }
+  return env;
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   PIER_LOG(PIER_LOG_INFO, "serve", "received %s; finishing in-flight requests", signum == SIGINT ? "SIGINT" : "SIGTERM");
   uv_stop(s->loop);
@@ -82,6 +125,8 @@ static int run(pier_app *app) {
       .request_timeout_ms = app->cfg.request_timeout_ms,
       .app = app,
       .on_request = pier_api_on_request,
+      .on_loop_start = on_loop_start,
+      .on_loop_stop = on_loop_stop,
   };
   int rc = pier_http_server_create(&hc, &app->http);
   if (rc) {
@@ -134,6 +179,11 @@ int pier_serve_main(int argc, char **argv) {
     return 1;
   }
   if (load_admin_token(&app) != 0) return 1;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    PIER_LOG(PIER_LOG_ERROR, "serve", "libcurl failed to initialise");
+    return 1;
+  }
+  app.server_env = server_env();
   if ((rc = pier_store_open(app.cfg.data_dir, &app.store, err, sizeof err)) != 0) {
     PIER_LOG(PIER_LOG_ERROR, "serve", "%s", err);
     return 1;
@@ -143,6 +193,8 @@ int pier_serve_main(int argc, char **argv) {
   if (!rc) rc = run(&app);
   pier_store_close(app.store);
   pier_catalog_destroy(app.catalog);
+  cJSON_Delete(app.server_env);
+  curl_global_cleanup();
   sodium_memzero(app.master_key, sizeof app.master_key);
   PIER_LOG(PIER_LOG_INFO, "serve", "stopped");
   return rc ? 1 : 0;

@@ -1,5 +1,6 @@
 /* util.c — request helpers for handlers: JSON bodies, collection resolution
  * with scope, store submission, validation of names, paging. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,30 +8,53 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "base/util.h"
+#include "llm/openai_sse.h"
 
 static void delete_json(void *p) { cJSON_Delete(p); }
+
+void pier_api_error(pier_http_req *req, int status, const char *code, const char *fmt, ...) {
+  const pier_http_route *rt = req->route;
+  bool openai = rt ? (rt->flags & PIER_ROUTE_OPENAI) != 0 : pier_slice_starts_with(req->path, "/v1/");
+  char msg[1400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (!openai) {
+    pier_http_respond_error(req, status, "%s", msg);
+    return;
+  }
+  pier_buf b;
+  pier_buf_init(&b, 0);
+  if (pier_openai_error_body(&b, status, NULL, code, pier_slice_from(msg)) != 0) {
+    pier_buf_dispose(&b);
+    pier_http_respond_error(req, 500, "out of memory");
+    return;
+  }
+  pier_http_respond_buf(req, status, "application/json", status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL, &b);
+}
 
 cJSON *pier_api_body_object(pier_http_req *req) {
   pier_slice ct = pier_http_header_get(req, "content-type");
   /* Lenient like curl users expect: `curl -d '{...}'` labels JSON as a form. */
   if (pier_slice_istarts_with(ct, "multipart/")) {
-    pier_http_respond_error(req, 415, "send the body as JSON with Content-Type: application/json (got %.*s)",
+    pier_api_error(req, 415, NULL, "send the body as JSON with Content-Type: application/json (got %.*s)",
                             (int)(ct.len > 100 ? 100 : ct.len), ct.ptr);
     return NULL;
   }
   char err[160];
   cJSON *v = pier_json_parse(pier_buf_slice(&req->body), PIER_JSON_DEPTH_MAX, err, sizeof err);
   if (!v) {
-    pier_http_respond_error(req, 400, "%s", err);
+    pier_api_error(req, 400, NULL, "%s", err);
     return NULL;
   }
   if (pier_arena_defer_call(&req->arena, delete_json, v) != 0) {
     cJSON_Delete(v);
-    pier_http_respond_error(req, 500, "out of memory");
+    pier_api_error(req, 500, NULL, "out of memory");
     return NULL;
   }
   if (!cJSON_IsObject(v)) {
-    pier_http_respond_error(req, 422, "the body must be a JSON object, not %s", pier_json_type_name(v));
+    pier_api_error(req, 422, NULL, "the body must be a JSON object, not %s", pier_json_type_name(v));
     return NULL;
   }
   return v;
@@ -39,11 +63,11 @@ cJSON *pier_api_body_object(pier_http_req *req) {
 bool pier_api_collection(pier_http_req *req, pier_slice name, pier_collection *out) {
   pier_auth *a = AUTH(req);
   if (a && !a->is_admin && !pier_slice_ieq_cstr(name, a->collection)) {
-    pier_http_respond_error(req, 403, "API key not valid for this collection");
+    pier_api_error(req, 403, NULL, "API key not valid for this collection");
     return false;
   }
   if (!pier_catalog_collection_by_name(APP(req)->catalog, name, &req->arena, out)) {
-    pier_http_respond_error(req, 404, "Collection '%.*s' not found", (int)(name.len > 64 ? 64 : name.len),
+    pier_api_error(req, 404, NULL, "Collection '%.*s' not found", (int)(name.len > 64 ? 64 : name.len),
                             name.ptr);
     return false;
   }
@@ -52,15 +76,15 @@ bool pier_api_collection(pier_http_req *req, pier_slice name, pier_collection *o
 
 void pier_api_db(pier_http_req *req, int kind, pier_store_work_fn work, pier_store_done_fn done, void *arg) {
   int rc = pier_store_submit(APP(req)->store, kind, pier_http_loop_mailbox(req->loop), work, done, arg);
-  if (rc) pier_http_respond_error(req, 503, "the store is not accepting work (%s); retry shortly", pier_strerror(rc));
+  if (rc) pier_api_error(req, 503, NULL, "the store is not accepting work (%s); retry shortly", pier_strerror(rc));
 }
 
 void pier_api_db_error(pier_http_req *req, int rc, const char *what) {
   switch (rc) {
-  case PIER_ENOTFOUND: pier_http_respond_error(req, 404, "%s not found", what); break;
-  case PIER_EEXISTS: pier_http_respond_error(req, 400, "%s already exists", what); break;
-  case PIER_ECANCELLED: pier_http_respond_error(req, 503, "the server is shutting down; retry shortly"); break;
-  default: pier_http_respond_error(req, 500, "database error while handling %s", what);
+  case PIER_ENOTFOUND: pier_api_error(req, 404, NULL, "%s not found", what); break;
+  case PIER_EEXISTS: pier_api_error(req, 400, NULL, "%s already exists", what); break;
+  case PIER_ECANCELLED: pier_api_error(req, 503, NULL, "the server is shutting down; retry shortly"); break;
+  default: pier_api_error(req, 500, NULL, "database error while handling %s", what);
   }
 }
 
@@ -91,7 +115,7 @@ static bool query_num(pier_http_req *req, const char *name, int64_t lo, int64_t 
   if (!pier_http_query_get(req, name, &v)) return true;
   unsigned long long n;
   if (pier_slice_to_u64(v, &n) != 0 || (int64_t)n < lo || (int64_t)n > hi) {
-    pier_http_respond_error(req, 422, "query parameter %s must be a whole number from %lld to %lld", name,
+    pier_api_error(req, 422, NULL, "query parameter %s must be a whole number from %lld to %lld", name,
                             (long long)lo, (long long)hi);
     return false;
   }

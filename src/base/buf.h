@@ -26,7 +26,7 @@ int pier_buf_append_slice(pier_buf *b, pier_slice s) PIER_WUR;
 int pier_buf_append_cstr(pier_buf *b, const char *s) PIER_WUR;
 int pier_buf_putc(pier_buf *b, char c) PIER_WUR;
 int pier_buf_appendf(pier_buf *b, const char *fmt, ...) PIER_WUR __attribute__((format(printf, 2, 3)));
-int pier_buf_vappendf(pier_buf *b, const char *fmt, va_list ap) PIER_WUR;
+int pier_buf_vappendf(pier_buf *b, const char *fmt, va_list ap) PIER_WUR __attribute__((format(printf, 2, 0)));
 /* Append s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
 int pier_buf_append_json_str(pier_buf *b, pier_slice s) PIER_WUR;
 /* Drop the first n bytes. */

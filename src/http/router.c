@@ -56,7 +56,7 @@ static const char *method_name(int m) {
   }
 }
 
-int pier_router_match(const pier_route *routes, size_t n, pier_http_req *req, const pier_route **out, char *allow,
+int pier_router_match(const pier_http_route *routes, size_t n, pier_http_req *req, const pier_http_route **out, char *allow,
                       size_t allowlen) {
   pier_slice params[PIER_HTTP_ROUTE_PARAMS_MAX];
   int method = req->method == PIER_HTTP_HEAD ? PIER_HTTP_GET : req->method;

@@ -13,7 +13,7 @@ static void h_b(pier_http_req *r) { (void)r; }
 static void h_c(pier_http_req *r) { (void)r; }
 static void h_d(pier_http_req *r) { (void)r; }
 
-static const pier_route routes[] = {
+static const pier_http_route routes[] = {
     {PIER_HTTP_GET, "/api/v1/collections", h_a, 0},
     {PIER_HTTP_POST, "/api/v1/collections", h_b, 0},
     {PIER_HTTP_GET, "/api/v1/collections/{c}/environment", h_c, 0},
@@ -22,7 +22,7 @@ static const pier_route routes[] = {
 };
 #define N (sizeof routes / sizeof routes[0])
 
-static int match(const char *method_path, pier_http_req *req, const pier_route **rt, char *allow) {
+static int match(const char *method_path, pier_http_req *req, const pier_http_route **rt, char *allow) {
   memset(req, 0, sizeof *req);
   pier_arena_init(&req->arena);
   const char *sp = strchr(method_path, ' ');
@@ -36,7 +36,7 @@ static int match(const char *method_path, pier_http_req *req, const pier_route *
 
 static void exact_and_trailing_slash(void **state) {
   pier_http_req req;
-  const pier_route *rt;
+  const pier_http_route *rt;
   char allow[64];
   assert_int_equal(match("GET /api/v1/collections", &req, &rt, allow), 0);
   assert_ptr_equal(rt->handler, h_a);
@@ -51,7 +51,7 @@ static void exact_and_trailing_slash(void **state) {
 
 static void params_decoded(void **state) {
   pier_http_req req;
-  const pier_route *rt;
+  const pier_http_route *rt;
   char allow[64];
   assert_int_equal(match("GET /api/v1/collections/ac%2Dme/environment", &req, &rt, allow), 0);
   assert_ptr_equal(rt->handler, h_c);
@@ -68,7 +68,7 @@ static void params_decoded(void **state) {
 
 static void not_found_vs_method(void **state) {
   pier_http_req req;
-  const pier_route *rt;
+  const pier_http_route *rt;
   char allow[64];
   assert_int_equal(match("GET /api/v1/nothing", &req, &rt, allow), PIER_ENOTFOUND);
   pier_arena_dispose(&req.arena);
@@ -83,7 +83,7 @@ static void not_found_vs_method(void **state) {
 
 static void bad_escape(void **state) {
   pier_http_req req;
-  const pier_route *rt;
+  const pier_http_route *rt;
   char allow[64];
   assert_int_equal(match("GET /api/v1/collections/a%zz", &req, &rt, allow), PIER_EPROTO);
   pier_arena_dispose(&req.arena);

@@ -1,0 +1,41 @@
+/* chat_int.h — state of one OpenAI-API request (chat completions), shared by
+ * h_chat.c and the request parsing in chat_ctx.c. Lives in the request arena. */
+#ifndef PIER_API_CHAT_INT_H
+#define PIER_API_CHAT_INT_H
+
+#include "api/api.h"
+#include "llm/call.h"
+#include "llm/openai_sse.h"
+#include "llm/route.h"
+
+typedef struct pier_chat_ctx pier_chat_ctx;
+
+struct pier_chat_ctx {
+  pier_http_req *req;
+  cJSON *body;              /* the request (owned by the request arena) */
+  pier_collection col;      /* whose credentials pay */
+  const char *model;        /* as the client wrote it */
+  const char *model_provider;
+  bool stream;
+  pier_llm_limits limits;
+  pier_route route;
+  pier_chat_call *call;
+  pier_openai_sse sse;      /* stream */
+  pier_openai_agg agg;      /* non-stream */
+  pier_buf out;             /* SSE bytes not yet written */
+  uv_timer_t *ka;           /* keep-alive comments (heap: closed asynchronously) */
+  uint64_t ka_ms, last_write_ms;
+  bool begun, started, in_cb, aborted, ended;
+  bool waiting_env;         /* a store job holds the request: do not end it */
+  /* Called with the result before the response is finished (recording). */
+  void (*on_finish)(pier_chat_ctx *x, const pier_chat_result *res);
+};
+
+/* Validate the body, find the collection (collection key, or admin +
+ * jetty.collection), set model/stream/limits and the writers. NULL = answered. */
+pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body);
+void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res);
+
+void pier_h_chat_completions(pier_http_req *req);
+
+#endif

@@ -1,0 +1,70 @@
+/* env_load.c — a collection's decrypted environment for model calls: from the
+ * catalog when cached, else read and unsealed on a store thread, then cached.
+ * Values live only in memory; they never reach a log or a response. */
+#include <sodium.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/log.h"
+
+typedef struct load_job {
+  pier_http_req *req;
+  int64_t collection_id;
+  uint64_t gen;
+  cJSON *env;
+  pier_api_env_cb cb;
+  void *arg;
+} load_job;
+
+static int load_work(pier_db *db, void *arg) {
+  load_job *j = arg;
+  pier_arena a;
+  pier_arena_init(&a);
+  pier_env_var *vars;
+  size_t n;
+  int rc = db->ops->env_list(db, &a, j->collection_id, &vars, &n);
+  j->env = rc ? NULL : cJSON_CreateObject();
+  pier_buf plain;
+  pier_buf_init(&plain, 0);
+  for (size_t i = 0; !rc && i < n; i++) {
+    rc = pier_unseal(APP(j->req)->master_key, vars[i].box, vars[i].box_len, vars[i].nonce, &plain);
+    if (rc) {
+      PIER_LOG(PIER_LOG_ERROR, "api", "environment variable %s of collection %lld does not decrypt: wrong "
+                                      "master key?", vars[i].name, (long long)j->collection_id);
+      break;
+    }
+    if (!cJSON_AddStringToObject(j->env, vars[i].name, plain.ptr)) rc = PIER_ENOMEM;
+    sodium_memzero(plain.ptr, plain.len);
+  }
+  pier_buf_dispose(&plain);
+  pier_arena_dispose(&a);
+  if (rc) {
+    cJSON_Delete(j->env);
+    j->env = NULL;
+  }
+  return rc;
+}
+
+static void load_done(void *arg, int rc) {
+  load_job *j = arg;
+  if (!rc) pier_catalog_env_install(APP(j->req)->catalog, j->collection_id, j->gen, cJSON_Duplicate(j->env, 1));
+  j->cb(j->req, j->env, rc, j->arg);
+}
+
+void pier_api_env_load(pier_http_req *req, int64_t collection_id, pier_api_env_cb cb, void *arg) {
+  uint64_t gen = 0;
+  cJSON *env = pier_catalog_env_get(APP(req)->catalog, collection_id, &gen);
+  if (env) {
+    cb(req, env, 0, arg);
+    return;
+  }
+  load_job *j = pier_arena_calloc(&req->arena, sizeof *j);
+  if (!j) {
+    cb(req, NULL, PIER_ENOMEM, arg);
+    return;
+  }
+  *j = (load_job){.req = req, .collection_id = collection_id, .gen = gen, .cb = cb, .arg = arg};
+  int rc = pier_store_submit(APP(req)->store, PIER_STORE_READ, pier_http_loop_mailbox(req->loop), load_work,
+                             load_done, j);
+  if (rc) cb(req, NULL, rc, arg);
+}

@@ -1,0 +1,232 @@
+/* h_chat.c — POST /v1/chat/completions (and /chat/completions): the OpenAI
+ * Chat Completions API in front of every provider. Streams are written as
+ * chat.completion.chunk SSE frames the moment each upstream event arrives; the
+ * HTTP status is committed only at the first event, so a failure before any
+ * output still gets its real status and an OpenAI-shaped error body. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/chat_int.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "llm/openai_sse.h"
+
+#define SSE_HEADERS "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+/* End the request exactly once, whatever state it is in. */
+static void chat_end(pier_chat_ctx *x) {
+  if (x->ended) return;
+  x->ended = true;
+  if (x->ka) {
+    uv_timer_stop(x->ka);
+    uv_close((uv_handle_t *)x->ka, free_timer);
+    x->ka = NULL;
+  }
+  pier_openai_sse_dispose(&x->sse);
+  pier_openai_agg_dispose(&x->agg);
+  pier_buf_dispose(&x->out);
+  pier_route_dispose(&x->route);
+  pier_http_req *req = x->req;
+  if (x->started) pier_http_stream_end(req);
+  else if (req->aborted) pier_http_respond_empty(req, 499);
+  /* otherwise the caller has already answered */
+}
+
+static void on_keepalive(uv_timer_t *t) {
+  pier_chat_ctx *x = t->data;
+  if (uv_now(t->loop) - x->last_write_ms < x->ka_ms || x->req->aborted) return;
+  static const char ping[] = ": keep-alive\n\n";
+  if (pier_http_stream_write(x->req, ping, sizeof ping - 1) == 0) x->last_write_ms = uv_now(t->loop);
+}
+
+static int flush(pier_chat_ctx *x) {
+  if (x->out.len == 0) return 0;
+  pier_http_req *req = x->req;
+  int rc = 0;
+  if (!x->started) {
+    x->started = true;
+    rc = pier_http_stream_begin(req, 200, "text/event-stream; charset=utf-8", SSE_HEADERS);
+    if (!rc && x->ka_ms && (x->ka = malloc(sizeof *x->ka))) {
+      uv_timer_init(pier_http_loop_uv(req->loop), x->ka);
+      x->ka->data = x;
+      uv_timer_start(x->ka, on_keepalive, x->ka_ms, x->ka_ms);
+    }
+  }
+  if (!rc) rc = pier_http_stream_write(req, x->out.ptr, x->out.len);
+  x->last_write_ms = uv_now(pier_http_loop_uv(req->loop));
+  pier_buf_reset(&x->out);
+  return rc;
+}
+
+static int on_event(void *arg, const pier_chat_event *ev) {
+  pier_chat_ctx *x = arg;
+  if (!x->stream) return pier_openai_agg_on_event(&x->agg, ev);
+  x->in_cb = true;
+  int rc = pier_openai_sse_on_event(&x->sse, ev);
+  if (!rc) rc = flush(x);
+  x->in_cb = false;
+  if (x->aborted) {
+    chat_end(x);
+    return PIER_ECANCELLED;
+  }
+  return rc;
+}
+
+static void respond_llm_error(pier_chat_ctx *x, const pier_llm_error *e) {
+  pier_buf b;
+  pier_buf_init(&b, 0);
+  char extra[64] = "";
+  if (e->status == 429 && e->retry_after_ms)
+    snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)((e->retry_after_ms + 999) / 1000));
+  if (pier_openai_error_body(&b, e->status, e->type[0] ? e->type : NULL, e->code[0] ? e->code : NULL,
+                             pier_slice_from(e->message)) != 0) {
+    pier_buf_dispose(&b);
+    pier_http_respond_error(x->req, 500, "out of memory");
+    return;
+  }
+  pier_http_respond_buf(x->req, e->status, "application/json", extra[0] ? extra : NULL, &b);
+}
+
+void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res) {
+  x->in_cb = true;
+  x->call = NULL;
+  if (x->on_finish) x->on_finish(x, res);
+  if (x->stream) {
+    int rc = 0;
+    if (!res->ok) {
+      if (!x->started) { /* nothing sent yet: a real status */
+        respond_llm_error(x, &res->error);
+        x->in_cb = false;
+        chat_end(x);
+        return;
+      }
+      rc = pier_openai_error_body(&x->out, res->error.status, res->error.type[0] ? res->error.type : NULL,
+                                  res->error.code[0] ? res->error.code : NULL, pier_slice_from(res->error.message));
+      if (!rc) {
+        pier_buf frame;
+        pier_buf_init(&frame, 0);
+        if (pier_buf_append_cstr(&frame, "data: ") == 0 && pier_buf_append_slice(&frame, pier_buf_slice(&x->out)) == 0 &&
+            pier_buf_append_cstr(&frame, "\n\ndata: [DONE]\n\n") == 0) {
+          pier_buf_reset(&x->out);
+          rc = pier_buf_append_slice(&x->out, pier_buf_slice(&frame));
+        }
+        pier_buf_dispose(&frame);
+      }
+    } else {
+      rc = pier_openai_sse_done(&x->sse);
+    }
+    if (!rc) (void)flush(x);
+    x->in_cb = false;
+    chat_end(x);
+    return;
+  }
+  if (!res->ok) {
+    respond_llm_error(x, &res->error);
+  } else {
+    pier_buf body;
+    pier_buf_init(&body, 0);
+    if (pier_openai_agg_finish(&x->agg, &body) == 0) pier_http_respond_buf(x->req, 200, "application/json", NULL, &body);
+    else pier_http_respond_error(x->req, 500, "could not encode the answer");
+    pier_buf_dispose(&body);
+  }
+  x->in_cb = false;
+  chat_end(x);
+}
+
+static void on_done(void *arg, const pier_chat_result *res) { pier_chat_finish(arg, res); }
+
+static void on_abort(pier_http_req *req, void *arg) {
+  (void)req;
+  pier_chat_ctx *x = arg;
+  x->aborted = true;
+  if (x->call) {
+    pier_chat_call_cancel(x->call);
+    x->call = NULL;
+    PIER_LOG(PIER_LOG_INFO, "chat", "req=%llu client went away; upstream call cancelled", (unsigned long long)req->id);
+  }
+  if (!x->in_cb && x->begun && !x->waiting_env) chat_end(x);
+}
+
+/* mock_response (LiteLLM's testing feature): the answer without any network. */
+static void mock_reply(pier_chat_ctx *x, const char *text) {
+  pier_chat_event ev = {.kind = PIER_CHAT_EV_START};
+  int rc = on_event(x, &ev);
+  size_t len = strlen(text), step = len / 3 + 1;
+  for (size_t off = 0; !rc && off < len; off += step) {
+    ev = (pier_chat_event){.kind = PIER_CHAT_EV_TEXT,
+                           .text = pier_slice_make(text + off, len - off < step ? len - off : step)};
+    rc = on_event(x, &ev);
+  }
+  pier_chat_result res = {.ok = true, .attempts = 0};
+  if (!rc) {
+    ev = (pier_chat_event){.kind = PIER_CHAT_EV_FINISH, .finish_reason = "stop"};
+    rc = on_event(x, &ev);
+  }
+  if (!rc) {
+    res.usage = (pier_usage){.prompt_tokens = 0, .completion_tokens = (int64_t)(len + 3) / 4};
+    res.usage.total_tokens = res.usage.completion_tokens;
+    ev = (pier_chat_event){.kind = PIER_CHAT_EV_USAGE, .usage = res.usage};
+    rc = on_event(x, &ev);
+  }
+  if (x->ended) return;
+  if (rc) pier_llm_error_set(&res.error, 500, "api_error", NULL, false, "could not encode the mock answer"), res.ok = false;
+  pier_chat_finish(x, &res);
+}
+
+static void start_call(pier_chat_ctx *x, cJSON *env) {
+  pier_http_req *req = x->req;
+  pier_app *app = APP(req);
+  pier_env_view view = {.collection = env, .server = app->server_env};
+  char err[1200];
+  int rc = pier_route_resolve(x->model, x->model_provider, &view, &x->route, err, sizeof err);
+  cJSON_Delete(env);
+  if (rc) {
+    pier_api_error(req, 400, rc == PIER_EAUTH ? "missing_credentials" : "invalid_model", "%s", err);
+    chat_end(x);
+    return;
+  }
+  pier_chat_call_opts o = {.up = pier_api_loop(req)->up, .loop = pier_http_loop_uv(req->loop), .route = &x->route,
+                           .request = x->body, .stream = x->stream, .limits = x->limits, .on_event = on_event,
+                           .arg = x, .on_done = on_done};
+  pier_llm_error e;
+  if (pier_chat_call_start(&o, &x->call, &e) != 0) {
+    respond_llm_error(x, &e);
+    chat_end(x);
+  }
+}
+
+static void on_env(pier_http_req *req, cJSON *env, int rc, void *arg) {
+  pier_chat_ctx *x = arg;
+  x->waiting_env = false;
+  if (req->aborted) {
+    cJSON_Delete(env);
+    chat_end(x);
+    return;
+  }
+  if (rc) {
+    pier_api_error(req, 500, NULL, "could not read the collection's environment (%s)", pier_strerror(rc));
+    chat_end(x);
+    return;
+  }
+  start_call(x, env);
+}
+
+void pier_h_chat_completions(pier_http_req *req) {
+  cJSON *body = pier_api_body_object(req);
+  if (!body) return;
+  pier_chat_ctx *x = pier_chat_ctx_new(req, body);
+  if (!x) return;
+  req->on_abort = on_abort;
+  req->abort_arg = x;
+  const char *mock = pier_json_str(body, "mock_response");
+  if (mock) {
+    mock_reply(x, mock);
+    return;
+  }
+  x->waiting_env = true;
+  pier_api_env_load(req, x->col.id, on_env, x);
+}

@@ -1,0 +1,44 @@
+/* provider.h — the adapter contract every provider implements (private to
+ * src/llm): build a request, decode a streamed or buffered answer into events,
+ * map an error reply. State lives in the call; one attempt may be retried, so
+ * `begin` resets per-attempt state. */
+#ifndef PIER_LLM_PROVIDER_H
+#define PIER_LLM_PROVIDER_H
+
+#include "llm/call.h"
+
+typedef struct pier_provider_ops {
+  const char *name;
+  size_t state_size;
+  /* Once per call, before any attempt: validate and translate the request.
+   * PIER_EAGAIN asks the call to inline remote images first, then call again. */
+  int (*init)(pier_chat_call *c, void *st, pier_llm_error *err);
+  /* Each attempt: method, URL, headers, body (signed now). */
+  int (*begin)(pier_chat_call *c, void *st, pier_upstream_req **out, pier_llm_error *err);
+  /* Streamed 2xx body bytes. */
+  int (*feed)(pier_chat_call *c, void *st, const char *data, size_t len);
+  /* End of a streamed 2xx body: PIER_EPROTO if it was cut short. */
+  int (*end)(pier_chat_call *c, void *st);
+  /* Buffered 2xx body (non-streaming). */
+  int (*parse)(pier_chat_call *c, void *st, pier_slice body, pier_llm_error *err);
+  /* A non-2xx reply. */
+  void (*error)(pier_chat_call *c, void *st, pier_upstream_req *ur, pier_slice body, pier_llm_error *out);
+  void (*dispose)(void *st);
+} pier_provider_ops;
+
+extern const pier_provider_ops pier_provider_bedrock;
+
+/* For providers. */
+const pier_route *pier_chat_call_route(const pier_chat_call *c);
+cJSON *pier_chat_call_request(const pier_chat_call *c);
+bool pier_chat_call_streaming(const pier_chat_call *c);
+int pier_chat_call_attempt(const pier_chat_call *c); /* 1-based */
+pier_upstream *pier_chat_call_upstream(const pier_chat_call *c);
+const pier_llm_limits *pier_chat_call_limits(const pier_chat_call *c);
+/* Deliver an event to the consumer (ERROR events become the call's error). */
+int pier_chat_call_emit(void *call, const pier_chat_event *ev);
+/* Transfer options with the call's timeouts and callbacks wired in (the
+ * provider sets method and url). */
+void pier_chat_call_upstream_opts(pier_chat_call *c, pier_upstream_opts *uo);
+
+#endif
