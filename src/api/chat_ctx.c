@@ -7,7 +7,7 @@
 #include "base/json.h"
 #include "base/util.h"
 
-static bool pick_collection(pier_http_req *req, cJSON *body, pier_collection *out) {
+bool pier_openai_collection(pier_http_req *req, const cJSON *body, pier_collection *out) {
   pier_auth *a = AUTH(req);
   const cJSON *jetty = cJSON_GetObjectItemCaseSensitive(body, "jetty");
   if (jetty && !cJSON_IsObject(jetty) && !cJSON_IsNull(jetty)) {
@@ -88,7 +88,7 @@ pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body) {
     return NULL;
   }
   x->stream = cJSON_IsTrue(stream);
-  if (!pick_collection(req, body, &x->col)) return NULL;
+  if (!pier_openai_collection(req, body, &x->col)) return NULL;
   pier_app *app = APP(req);
   x->limits = app->cfg.llm;
   x->ka_ms = app->cfg.sse_keepalive_ms;

@@ -36,6 +36,12 @@ struct pier_chat_ctx {
 pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body);
 void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res);
 
+/* The collection an OpenAI-API request bills: the key's own, or for the admin
+ * token the one named in jetty.collection. false = answered. */
+bool pier_openai_collection(pier_http_req *req, const cJSON *body, pier_collection *out);
+
 void pier_h_chat_completions(pier_http_req *req);
+void pier_h_embeddings(pier_http_req *req);
+void pier_h_models(pier_http_req *req);
 
 #endif

@@ -29,6 +29,10 @@ static const pier_http_route routes[] = {
 
     {PIER_HTTP_POST, "/v1/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
     {PIER_HTTP_POST, "/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
+    {PIER_HTTP_POST, "/v1/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI},
+    {PIER_HTTP_GET, "/v1/models", pier_h_models, PIER_ROUTE_OPENAI},
+    {PIER_HTTP_GET, "/models", pier_h_models, PIER_ROUTE_OPENAI},
+    {PIER_HTTP_POST, "/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI},
 
     {PIER_HTTP_POST, "/api/v1/api-keys", pier_h_key_create, 0},
     {PIER_HTTP_GET, "/api/v1/api-keys/collection/{c}", pier_h_keys_list, PIER_ROUTE_SCOPED},
