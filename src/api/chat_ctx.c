@@ -93,17 +93,39 @@ pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body) {
   x->limits = app->cfg.llm;
   x->ka_ms = app->cfg.sse_keepalive_ms;
   if (!read_limits(req, body, &x->limits)) return NULL;
-  const cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
-  pier_openai_meta meta = {.model = x->model, .include_usage = cJSON_IsObject(so) && pier_json_bool(so, "include_usage", false)};
-  char id[40];
-  memcpy(id, "chatcmpl-", 9);
-  pier_random_alnum(id + 9, 24);
-  meta.id = id;
+  const cJSON *fb = cJSON_GetObjectItemCaseSensitive(body, "fallbacks");
+  if (fb && !cJSON_IsNull(fb)) {
+    int n = 0;
+    for (const cJSON *f = cJSON_IsArray(fb) ? fb->child : NULL; f; f = f->next, n++)
+      if (!cJSON_IsString(f) || !f->valuestring[0]) n = 100;
+    if (!cJSON_IsArray(fb) || n > 10) {
+      pier_api_error(req, 400, NULL, "fallbacks must be an array of at most 10 model names");
+      return NULL;
+    }
+    x->fallbacks = fb;
+    x->next_fallback = fb->child;
+  }
+  x->answering_model = x->model;
   pier_buf_init(&x->out, 0);
-  if ((x->stream ? pier_openai_sse_init(&x->sse, &meta, &x->out) : pier_openai_agg_init(&x->agg, &meta)) != 0) {
+  if (pier_chat_ctx_reset_writers(x, x->model) != 0) {
     pier_api_error(req, 500, NULL, "out of memory");
     return NULL;
   }
   x->begun = true;
   return x;
+}
+
+int pier_chat_ctx_reset_writers(pier_chat_ctx *x, const char *model) {
+  const cJSON *so = cJSON_GetObjectItemCaseSensitive(x->body, "stream_options");
+  pier_openai_meta meta = {.model = model, .include_usage = cJSON_IsObject(so) && pier_json_bool(so, "include_usage", false)};
+  char id[40];
+  memcpy(id, "chatcmpl-", 9);
+  pier_random_alnum(id + 9, 24);
+  meta.id = id;
+  pier_openai_sse_dispose(&x->sse);
+  pier_openai_agg_dispose(&x->agg);
+  memset(&x->sse, 0, sizeof x->sse);
+  memset(&x->agg, 0, sizeof x->agg);
+  pier_buf_reset(&x->out);
+  return x->stream ? pier_openai_sse_init(&x->sse, &meta, &x->out) : pier_openai_agg_init(&x->agg, &meta);
 }

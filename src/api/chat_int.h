@@ -27,6 +27,12 @@ struct pier_chat_ctx {
   uint64_t ka_ms, last_write_ms;
   bool begun, started, in_cb, aborted, ended;
   bool waiting_env;         /* a store job holds the request: do not end it */
+  bool raw;                 /* relaying an OpenAI-API provider's own bytes */
+  cJSON *env;               /* decrypted environment, kept for fallbacks (owned) */
+  const cJSON *fallbacks;   /* LiteLLM's "fallbacks": [model, ...] (in body) */
+  const cJSON *next_fallback;
+  const char *answering_model; /* the model string of the current attempt */
+  int attempts_total;
   /* Called with the result before the response is finished (recording). */
   void (*on_finish)(pier_chat_ctx *x, const pier_chat_result *res);
 };
@@ -35,6 +41,8 @@ struct pier_chat_ctx {
  * jetty.collection), set model/stream/limits and the writers. NULL = answered. */
 pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body);
 void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res);
+/* (Re)initialise the SSE writer / aggregator for `model` (fallbacks). */
+int pier_chat_ctx_reset_writers(pier_chat_ctx *x, const char *model) PIER_WUR;
 
 /* The collection an OpenAI-API request bills: the key's own, or for the admin
  * token the one named in jetty.collection. false = answered. */

@@ -30,6 +30,8 @@ static void chat_end(pier_chat_ctx *x) {
   pier_openai_agg_dispose(&x->agg);
   pier_buf_dispose(&x->out);
   pier_route_dispose(&x->route);
+  cJSON_Delete(x->env);
+  x->env = NULL;
   pier_http_req *req = x->req;
   if (x->started) pier_http_stream_end(req);
   else if (req->aborted) pier_http_respond_empty(req, 499);
@@ -76,6 +78,20 @@ static int on_event(void *arg, const pier_chat_event *ev) {
   return rc;
 }
 
+static int on_raw(void *arg, pier_slice bytes) {
+  pier_chat_ctx *x = arg;
+  if (pier_buf_append_slice(&x->out, bytes) != 0) return PIER_ENOMEM;
+  if (!x->stream) return 0; /* the whole body: answered at on_done */
+  x->in_cb = true;
+  int rc = flush(x);
+  x->in_cb = false;
+  if (x->aborted) {
+    chat_end(x);
+    return PIER_ECANCELLED;
+  }
+  return rc;
+}
+
 static void respond_llm_error(pier_chat_ctx *x, const pier_llm_error *e) {
   pier_buf b;
   pier_buf_init(&b, 0);
@@ -91,9 +107,12 @@ static void respond_llm_error(pier_chat_ctx *x, const pier_llm_error *e) {
   pier_http_respond_buf(x->req, e->status, "application/json", extra[0] ? extra : NULL, &b);
 }
 
+static bool try_fallback(pier_chat_ctx *x, const pier_chat_result *res);
+
 void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res) {
-  x->in_cb = true;
   x->call = NULL;
+  if (!res->ok && try_fallback(x, res)) return;
+  x->in_cb = true;
   if (x->on_finish) x->on_finish(x, res);
   if (x->stream) {
     int rc = 0;
@@ -116,6 +135,8 @@ void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res) {
         }
         pier_buf_dispose(&frame);
       }
+    } else if (x->raw) {
+      rc = pier_buf_append_cstr(&x->out, "data: [DONE]\n\n");
     } else {
       rc = pier_openai_sse_done(&x->sse);
     }
@@ -126,6 +147,8 @@ void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res) {
   }
   if (!res->ok) {
     respond_llm_error(x, &res->error);
+  } else if (x->raw) {
+    pier_http_respond_buf(x->req, 200, "application/json", NULL, &x->out);
   } else {
     pier_buf body;
     pier_buf_init(&body, 0);
@@ -177,26 +200,56 @@ static void mock_reply(pier_chat_ctx *x, const char *text) {
   pier_chat_finish(x, &res);
 }
 
-static void start_call(pier_chat_ctx *x, cJSON *env) {
+/* Resolve `model` and start a call for it. false = answered (error). */
+static bool start_model(pier_chat_ctx *x, const char *model) {
   pier_http_req *req = x->req;
-  pier_app *app = APP(req);
-  pier_env_view view = {.collection = env, .server = app->server_env};
+  pier_env_view view = {.collection = x->env, .server = APP(req)->server_env};
   char err[1200];
-  int rc = pier_route_resolve(x->model, x->model_provider, &view, &x->route, err, sizeof err);
-  cJSON_Delete(env);
+  pier_route_dispose(&x->route);
+  int rc = pier_route_resolve(model, x->model_provider, &view, &x->route, err, sizeof err);
   if (rc) {
     pier_api_error(req, 400, rc == PIER_EAUTH ? "missing_credentials" : "invalid_model", "%s", err);
-    chat_end(x);
-    return;
+    return false;
   }
+  x->answering_model = model;
+  x->raw = x->route.kind == PIER_PROV_OPENAI;
   pier_chat_call_opts o = {.up = pier_api_loop(req)->up, .loop = pier_http_loop_uv(req->loop), .route = &x->route,
                            .request = x->body, .stream = x->stream, .limits = x->limits, .on_event = on_event,
                            .arg = x, .on_done = on_done};
+  if (x->raw) {
+    o.on_raw = on_raw;
+    o.raw_request = pier_buf_slice(&req->body);
+    o.relay_model = model;
+  }
   pier_llm_error e;
   if (pier_chat_call_start(&o, &x->call, &e) != 0) {
     respond_llm_error(x, &e);
-    chat_end(x);
+    return false;
   }
+  return true;
+}
+
+/* LiteLLM's fallbacks: on a retryable failure (after retries) or a context
+ * window error, with nothing sent yet, try the next model in the list. */
+static bool try_fallback(pier_chat_ctx *x, const pier_chat_result *res) {
+  if (res->delivered || x->aborted || !x->next_fallback) return false;
+  if (!res->error.retryable && strcmp(res->error.code, "context_length_exceeded") != 0) return false;
+  const cJSON *next = x->next_fallback;
+  x->next_fallback = next->next;
+  PIER_LOG(PIER_LOG_INFO, "chat", "req=%llu %s failed (%s); falling back to %s", (unsigned long long)x->req->id,
+           x->answering_model, res->error.code[0] ? res->error.code : res->error.type, next->valuestring);
+  if (pier_chat_ctx_reset_writers(x, next->valuestring) != 0) {
+    pier_api_error(x->req, 500, NULL, "out of memory");
+    chat_end(x);
+  } else if (!start_model(x, next->valuestring)) {
+    chat_end(x); /* start_model has answered */
+  }
+  return true;
+}
+
+static void start_call(pier_chat_ctx *x, cJSON *env) {
+  x->env = env;
+  if (!start_model(x, x->model)) chat_end(x);
 }
 
 static void on_env(pier_http_req *req, cJSON *env, int rc, void *arg) {

@@ -32,6 +32,8 @@ struct pier_chat_call {
   pier_buf errbody;
   pier_llm_error err;   /* error of the current attempt */
   pier_usage usage;
+  pier_buf output;
+  const char *finish_reason;
   uint64_t start_ms;
   int64_t ttft_ms;
   /* remote image inlining */
@@ -74,6 +76,7 @@ const pier_llm_limits *pier_chat_call_limits(const pier_chat_call *c) { return &
 static const pier_provider_ops *provider_for(pier_provider_kind k) {
   switch (k) {
   case PIER_PROV_BEDROCK: return &pier_provider_bedrock;
+  case PIER_PROV_OPENAI: return &pier_provider_openai;
   default: return NULL;
   }
 }
@@ -85,6 +88,7 @@ static void call_free(uv_handle_t *h) {
   if (c->prov && c->prov->dispose) c->prov->dispose(c->st);
   free(c->st);
   pier_buf_dispose(&c->errbody);
+  pier_buf_dispose(&c->output);
   pier_route_dispose(&c->route);
   free(c);
 }
@@ -106,7 +110,8 @@ static void finish(pier_chat_call *c, bool ok) {
   }
   c->done = true;
   pier_chat_result res = {.ok = ok, .usage = c->usage, .attempts = c->attempt, .delivered = c->delivered,
-                          .latency_ms = (int64_t)(uv_now(c->o.loop) - c->start_ms), .ttft_ms = c->ttft_ms};
+                          .latency_ms = (int64_t)(uv_now(c->o.loop) - c->start_ms), .ttft_ms = c->ttft_ms,
+                          .finish_reason = c->finish_reason, .output = pier_buf_slice(&c->output)};
   if (!ok) res.error = c->err;
   if (!c->cancelled && c->o.on_done) c->o.on_done(c->o.arg, &res);
   call_release(c);
@@ -134,11 +139,33 @@ int pier_chat_call_emit(void *arg, const pier_chat_event *ev) {
     return PIER_EUPSTREAM;
   }
   if (ev->kind == PIER_CHAT_EV_USAGE) c->usage = ev->usage;
+  else if (ev->kind == PIER_CHAT_EV_TEXT) pier_chat_call_note_text(c, ev->text);
+  else if (ev->kind == PIER_CHAT_EV_FINISH) c->finish_reason = ev->finish_reason;
   if (!c->delivered) {
     c->delivered = true;
     c->ttft_ms = (int64_t)(uv_now(c->o.loop) - c->start_ms);
   }
   return c->o.on_event ? c->o.on_event(c->o.arg, ev) : 0;
+}
+
+bool pier_chat_call_wants_raw(const pier_chat_call *c) { return c->o.on_raw != NULL; }
+pier_slice pier_chat_call_raw_request(const pier_chat_call *c) { return c->o.raw_request; }
+const char *pier_chat_call_relay_model(const pier_chat_call *c) { return c->o.relay_model; }
+void pier_chat_call_note_usage(pier_chat_call *c, const pier_usage *u) { c->usage = *u; }
+void pier_chat_call_note_finish(pier_chat_call *c, const char *r) { c->finish_reason = r; }
+
+void pier_chat_call_note_text(pier_chat_call *c, pier_slice text) {
+  size_t room = PIER_CHAT_OUTPUT_BYTES_MAX - c->output.len;
+  if (room && pier_buf_append(&c->output, text.ptr, text.len < room ? text.len : room) != 0) return;
+}
+
+int pier_chat_call_raw(pier_chat_call *c, pier_slice bytes) {
+  if (c->cancelled) return PIER_ECANCELLED;
+  if (!c->delivered) {
+    c->delivered = true;
+    c->ttft_ms = (int64_t)(uv_now(c->o.loop) - c->start_ms);
+  }
+  return c->o.on_raw(c->o.arg, bytes);
 }
 
 /* ---- attempts ------------------------------------------------------------------ */
@@ -371,6 +398,7 @@ int pier_chat_call_start(const pier_chat_call_opts *o, pier_chat_call **out, pie
   c->prov = prov;
   c->ttft_ms = -1;
   pier_buf_init(&c->errbody, ERRBODY_MAX);
+  pier_buf_init(&c->output, PIER_CHAT_OUTPUT_BYTES_MAX);
   uv_timer_init(o->loop, &c->timer);
   c->timer.data = c;
   c->start_ms = uv_now(o->loop);

@@ -38,8 +38,12 @@ typedef struct pier_llm_limits {
   size_t image_bytes_max;  /* remote images fetched for inlining */
 } pier_llm_limits;
 
+#define PIER_CHAT_OUTPUT_BYTES_MAX (64 * 1024) /* answer text kept for recording */
+
 typedef struct pier_chat_result {
   bool ok;
+  const char *finish_reason; /* static, NULL if none seen */
+  pier_slice output;         /* answer text (capped), valid during on_done */
   pier_llm_error error; /* when !ok */
   pier_usage usage;
   int attempts;
@@ -57,6 +61,12 @@ typedef struct pier_chat_call_opts {
   bool stream;              /* use the provider's streaming API */
   pier_llm_limits limits;
   pier_chat_on_event on_event; /* events as they arrive */
+  /* Optional fast path for OpenAI-API providers: the provider's own bytes
+   * (SSE frames or the JSON body) with only `model` rewritten to relay_model,
+   * instead of events. raw_request is the client's body, used byte for byte. */
+  int (*on_raw)(void *arg, pier_slice bytes);
+  pier_slice raw_request;
+  const char *relay_model;
   void *arg;
   void (*on_done)(void *arg, const pier_chat_result *res); /* exactly once unless cancelled */
 } pier_chat_call_opts;

@@ -27,6 +27,11 @@ typedef struct pier_provider_ops {
 } pier_provider_ops;
 
 extern const pier_provider_ops pier_provider_bedrock;
+extern const pier_provider_ops pier_provider_openai;
+
+/* OpenAI-shaped error reply -> pier's error (shared by OpenAI-API providers). */
+void pier_openai_error_map(const pier_route *r, int status, pier_slice body, pier_slice retry_after,
+                           pier_llm_error *out);
 
 /* For providers. */
 const pier_route *pier_chat_call_route(const pier_chat_call *c);
@@ -37,6 +42,16 @@ pier_upstream *pier_chat_call_upstream(const pier_chat_call *c);
 const pier_llm_limits *pier_chat_call_limits(const pier_chat_call *c);
 /* Deliver an event to the consumer (ERROR events become the call's error). */
 int pier_chat_call_emit(void *call, const pier_chat_event *ev);
+/* Raw relay (see pier_chat_call_opts.on_raw). */
+bool pier_chat_call_wants_raw(const pier_chat_call *c);
+int pier_chat_call_raw(pier_chat_call *c, pier_slice bytes);
+pier_slice pier_chat_call_raw_request(const pier_chat_call *c);
+const char *pier_chat_call_relay_model(const pier_chat_call *c);
+/* What a raw relay learnt on the way (events carry these themselves). */
+void pier_chat_call_note_usage(pier_chat_call *c, const pier_usage *u);
+void pier_chat_call_note_text(pier_chat_call *c, pier_slice text);
+void pier_chat_call_note_finish(pier_chat_call *c, const char *finish_reason);
+
 /* Transfer options with the call's timeouts and callbacks wired in (the
  * provider sets method and url). */
 void pier_chat_call_upstream_opts(pier_chat_call *c, pier_upstream_opts *uo);

@@ -171,7 +171,114 @@ static int resolve_bedrock(const char *model_id, const pier_env_view *env, pier_
   return 0;
 }
 
-static const char *known_providers = "bedrock, openai, anthropic, gemini, openrouter";
+/* OpenAI-API providers (and the two native ones), by LiteLLM prefix. */
+typedef struct provider_def {
+  const char *name;
+  pier_provider_kind kind;
+  const char *key_vars[3];   /* first set wins */
+  const char *base_vars[3];
+  const char *default_base;  /* NULL: the base variable is required */
+  bool key_optional;         /* self-hosted servers often need none */
+} provider_def;
+
+static const provider_def providers[] = {
+    {"openai", PIER_PROV_OPENAI, {"OPENAI_API_KEY"}, {"OPENAI_BASE_URL", "OPENAI_API_BASE"}, "https://api.openai.com/v1", false},
+    {"openrouter", PIER_PROV_OPENAI, {"OPENROUTER_API_KEY"}, {"OPENROUTER_API_BASE", "OPENROUTER_BASE_URL"}, "https://openrouter.ai/api/v1", false},
+    {"groq", PIER_PROV_OPENAI, {"GROQ_API_KEY"}, {"GROQ_API_BASE", "GROQ_BASE_URL"}, "https://api.groq.com/openai/v1", false},
+    {"mistral", PIER_PROV_OPENAI, {"MISTRAL_API_KEY"}, {"MISTRAL_API_BASE", "MISTRAL_BASE_URL"}, "https://api.mistral.ai/v1", false},
+    {"together_ai", PIER_PROV_OPENAI, {"TOGETHERAI_API_KEY", "TOGETHER_API_KEY"}, {"TOGETHERAI_API_BASE", "TOGETHER_API_BASE"}, "https://api.together.xyz/v1", false},
+    {"deepseek", PIER_PROV_OPENAI, {"DEEPSEEK_API_KEY"}, {"DEEPSEEK_API_BASE", "DEEPSEEK_BASE_URL"}, "https://api.deepseek.com/v1", false},
+    {"fireworks_ai", PIER_PROV_OPENAI, {"FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY"}, {"FIREWORKS_AI_API_BASE", "FIREWORKS_API_BASE"}, "https://api.fireworks.ai/inference/v1", false},
+    {"xai", PIER_PROV_OPENAI, {"XAI_API_KEY"}, {"XAI_API_BASE", "XAI_BASE_URL"}, "https://api.x.ai/v1", false},
+    {"hosted_vllm", PIER_PROV_OPENAI, {"HOSTED_VLLM_API_KEY"}, {"HOSTED_VLLM_API_BASE"}, NULL, true},
+    {"ollama", PIER_PROV_OPENAI, {"OLLAMA_API_KEY"}, {"OLLAMA_API_BASE", "OLLAMA_BASE_URL"}, "http://localhost:11434/v1", true},
+    {"anthropic", PIER_PROV_ANTHROPIC, {"ANTHROPIC_API_KEY"}, {"ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE"}, "https://api.anthropic.com", false},
+    {"gemini", PIER_PROV_GEMINI, {"GEMINI_API_KEY", "GOOGLE_API_KEY"}, {"GEMINI_API_BASE", "GEMINI_BASE_URL"}, "https://generativelanguage.googleapis.com", false},
+};
+#define NPROVIDERS (sizeof providers / sizeof providers[0])
+
+static const char *known_providers =
+    "bedrock, openai, anthropic, gemini (google), openrouter, groq, mistral, together_ai, deepseek, fireworks_ai, "
+    "xai, hosted_vllm, ollama";
+
+static const provider_def *find_provider(const char *name, size_t len) {
+  if (len == 6 && strncmp(name, "google", 6) == 0) return find_provider("gemini", 6);
+  for (size_t i = 0; i < NPROVIDERS; i++)
+    if (strlen(providers[i].name) == len && strncmp(providers[i].name, name, len) == 0) return &providers[i];
+  return NULL;
+}
+
+static int resolve_api(const provider_def *d, const char *model_id, const pier_env_view *env, pier_route *r, char *err,
+                       size_t errlen) {
+  r->kind = d->kind;
+  snprintf(r->provider, sizeof r->provider, "%s", d->name);
+  if (!model_id[0] || strlen(model_id) >= sizeof r->model_id) {
+    snprintf(err, errlen, "model: give the %s model id after the prefix, e.g. %s/<model>", d->name, d->name);
+    return PIER_EINVAL;
+  }
+  snprintf(r->model_id, sizeof r->model_id, "%s", model_id);
+  const char *base = NULL;
+  for (int i = 0; i < 3 && d->base_vars[i] && !base; i++) base = pier_env_get(env, d->base_vars[i]);
+  bool custom_base = base != NULL;
+  if (!base) base = d->default_base;
+  if (!base) {
+    snprintf(err, errlen, "%s needs a base URL: set %s on the collection (e.g. http://vllm-host:8000/v1)", d->name,
+             d->base_vars[0]);
+    return PIER_EAUTH;
+  }
+  if (!starts(base, "http://") && !starts(base, "https://")) {
+    snprintf(err, errlen, "%s must be an http:// or https:// URL", d->base_vars[0]);
+    return PIER_EINVAL;
+  }
+  snprintf(r->base_url, sizeof r->base_url, "%s", base);
+  size_t n = strlen(r->base_url);
+  while (n && r->base_url[n - 1] == '/') r->base_url[--n] = '\0';
+  const char *key = NULL;
+  for (int i = 0; i < 3 && d->key_vars[i] && !key; i++) {
+    key = pier_env_get(env, d->key_vars[i]);
+    if (key) snprintf(r->key_var, sizeof r->key_var, "%s", d->key_vars[i]);
+  }
+  if (!key) snprintf(r->key_var, sizeof r->key_var, "%s", d->key_vars[0]);
+  if (!key && !d->key_optional && !(custom_base && d->kind == PIER_PROV_OPENAI)) {
+    snprintf(err, errlen, "no %s credentials are configured for this collection: set %s via PATCH "
+                          "/api/v1/collections/{collection}/environment", d->name, d->key_vars[0]);
+    return PIER_EAUTH;
+  }
+  if (d->kind == PIER_PROV_OPENAI && strcmp(d->name, "openai") == 0) {
+    const char *org = pier_env_get(env, "OPENAI_ORGANIZATION");
+    if (org && strlen(org) < sizeof r->organization) snprintf(r->organization, sizeof r->organization, "%s", org);
+  }
+  return dup_opt(&r->api_key, key);
+}
+
+/* Rule 4 of DESIGN.md §2.3: names everyone knows. */
+static const provider_def *well_known(const char *model) {
+  if (starts(model, "gpt-") || starts(model, "chatgpt-") || starts(model, "text-embedding-") ||
+      ((model[0] == 'o') && (model[1] == '1' || model[1] == '3' || model[1] == '4') && (model[2] == '\0' || model[2] == '-')))
+    return find_provider("openai", 6);
+  if (starts(model, "claude-")) return find_provider("anthropic", 9);
+  if (starts(model, "gemini-") || starts(model, "text-embedding-004") || starts(model, "gemini-embedding"))
+    return find_provider("gemini", 6);
+  return NULL;
+}
+
+static int resolve_named(const char *prov, const char *model, const pier_env_view *env, pier_route *out, char *err,
+                         size_t errlen) {
+  size_t pl = strlen(prov);
+  const char *id = (strncmp(model, prov, pl) == 0 && model[pl] == '/') ? model + pl + 1 : model;
+  if (strcmp(prov, "bedrock") == 0 || strcmp(prov, "bedrock_converse") == 0) {
+    if (starts(id, "bedrock/")) id += 8;
+    if (starts(id, "converse/")) id += 9;
+    return resolve_bedrock(id, env, out, err, errlen);
+  }
+  const provider_def *d = find_provider(prov, pl);
+  if (!d) {
+    snprintf(err, errlen, "model_provider \"%.40s\" is not supported; use one of: %s", prov, known_providers);
+    return PIER_ENOTFOUND;
+  }
+  if (strcmp(prov, "google") == 0 && starts(id, "gemini/")) id += 7;
+  return resolve_api(d, id, env, out, err, errlen);
+}
 
 int pier_route_resolve(const char *model, const char *model_provider, const pier_env_view *env, pier_route *out,
                        char *err, size_t errlen) {
@@ -181,34 +288,33 @@ int pier_route_resolve(const char *model, const char *model_provider, const pier
     return PIER_EINVAL;
   }
   int rc;
+  const char *slash = strchr(model, '/');
+  char prefix[16];
+  pier_bedrock_profile_prefix(model, prefix, sizeof prefix);
+  const provider_def *wk = well_known(model);
   if (model_provider && model_provider[0]) {
-    if (strcmp(model_provider, "bedrock") == 0 || strcmp(model_provider, "bedrock_converse") == 0) {
-      const char *id = starts(model, "bedrock/") ? model + 8 : model;
-      rc = resolve_bedrock(id, env, out, err, errlen);
-    } else {
-      snprintf(err, errlen, "model_provider \"%.40s\" is not supported; use one of: %s", model_provider,
-               known_providers);
-      rc = PIER_ENOTFOUND;
-    }
-  } else if (starts(model, "bedrock/")) {
-    const char *id = model + 8;
-    if (starts(id, "converse/")) id += 9;
-    rc = resolve_bedrock(id, env, out, err, errlen);
+    rc = resolve_named(model_provider, model, env, out, err, errlen);
+  } else if (slash && (strncmp(model, "bedrock/", 8) == 0 || find_provider(model, (size_t)(slash - model)))) {
+    char p[32];
+    snprintf(p, sizeof p, "%.*s", (int)(slash - model), model);
+    rc = resolve_named(p, model, env, out, err, errlen);
+  } else if (slash && !starts(model, "arn:")) {
+    snprintf(err, errlen, "unknown provider prefix \"%.*s/\"; known prefixes: %s (or set model_provider)",
+             (int)(slash - model > 40 ? 40 : slash - model), model, known_providers);
+    rc = PIER_ENOTFOUND;
+  } else if ((prefix[0] || starts(model, "arn:aws")) && has_bedrock_creds(env)) {
+    rc = resolve_bedrock(model, env, out, err, errlen);
+  } else if (wk) {
+    rc = resolve_api(wk, model, env, out, err, errlen);
   } else {
-    char prefix[16];
-    pier_bedrock_profile_prefix(model, prefix, sizeof prefix);
-    if (prefix[0] && has_bedrock_creds(env)) {
-      rc = resolve_bedrock(model, env, out, err, errlen);
-    } else {
-      snprintf(err, errlen,
-               "cannot tell which provider serves \"%.200s\": prefix the model with its provider (e.g. "
-               "bedrock/%.200s) or set model_provider (one of: %s)%s",
-               model, model, known_providers,
-               prefix[0] ? "; a bare inference-profile id routes to Bedrock only when the collection has Bedrock "
-                           "credentials"
-                         : "");
-      rc = PIER_EINVAL;
-    }
+    snprintf(err, errlen,
+             "cannot tell which provider serves \"%.200s\": prefix the model with its provider (e.g. bedrock/%.200s "
+             "or openai/%.200s) or set model_provider (one of: %s)%s",
+             model, model, model, known_providers,
+             prefix[0] ? "; a bare inference-profile id routes to Bedrock only when the collection has Bedrock "
+                         "credentials"
+                       : "");
+    rc = PIER_EINVAL;
   }
   if (rc) pier_route_dispose(out);
   return rc;

@@ -32,6 +32,7 @@ typedef struct pier_route {
   char *secret_key;       /* owned, wiped */
   char *session_token;    /* owned, wiped; may be NULL */
   char key_var[48];       /* the env var the key came from, for error hints */
+  char organization[128]; /* OpenAI-Organization, when set */
 } pier_route;
 
 /* Where credentials come from: the collection's environment first, then the
