@@ -77,6 +77,7 @@ static const pier_provider_ops *provider_for(pier_provider_kind k) {
   switch (k) {
   case PIER_PROV_BEDROCK: return &pier_provider_bedrock;
   case PIER_PROV_OPENAI: return &pier_provider_openai;
+  case PIER_PROV_GEMINI: return &pier_provider_gemini;
   default: return NULL;
   }
 }
@@ -306,6 +307,40 @@ void pier_chat_call_upstream_opts(pier_chat_call *c, pier_upstream_opts *uo) {
       .on_data = on_up_data,
       .on_done = on_up_done,
   };
+}
+
+int pier_chat_call_post_json(pier_chat_call *c, const char *url, const pier_header_kv *headers, size_t n,
+                             pier_slice body, pier_upstream_req **out) {
+  pier_upstream_opts uo;
+  pier_chat_call_upstream_opts(c, &uo);
+  uo.url = url;
+  pier_upstream_req *ur;
+  int rc = pier_upstream_req_new(c->o.up, &uo, &ur);
+  if (rc) return rc;
+  pier_buf line;
+  pier_buf_init(&line, 16384);
+  rc = pier_upstream_req_header(ur, "Content-Type: application/json");
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (!headers[i].value) continue;
+    pier_buf_reset(&line);
+    rc = pier_buf_appendf(&line, "%s: %s", headers[i].name, headers[i].value);
+    if (!rc) rc = pier_upstream_req_header(ur, line.ptr);
+    sodium_memzero(line.ptr, line.len);
+  }
+  pier_buf_dispose(&line);
+  if (!rc) {
+    pier_buf b;
+    pier_buf_init(&b, 0);
+    rc = pier_buf_append_slice(&b, body);
+    if (!rc) pier_upstream_req_body(ur, &b);
+    pier_buf_dispose(&b);
+  }
+  if (rc) {
+    pier_upstream_cancel(ur);
+    return rc;
+  }
+  *out = ur;
+  return 0;
 }
 
 static void attempt(pier_chat_call *c) {

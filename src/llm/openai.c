@@ -3,6 +3,7 @@
  * byte for byte except `model` (and pier's own fields), and each answer frame
  * comes back with only `model` rewritten, found with the allocation-free
  * scanner. Consumers that need events (workflows) get them decoded instead. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,17 +103,6 @@ static int o_init(pier_chat_call *c, void *stp, pier_llm_error *err) {
   return rc;
 }
 
-static int header(pier_upstream_req *ur, const char *name, const char *value) {
-  size_t n = strlen(name) + strlen(value) + 3;
-  char *line = malloc(n);
-  if (!line) return PIER_ENOMEM;
-  snprintf(line, n, "%s: %s", name, value);
-  int rc = pier_upstream_req_header(ur, line);
-  memset(line, 0, n);
-  free(line);
-  return rc;
-}
-
 static int o_begin(pier_chat_call *c, void *stp, pier_upstream_req **out, pier_llm_error *err) {
   ostate *st = stp;
   const pier_route *r = pier_chat_call_route(c);
@@ -123,40 +113,17 @@ static int o_begin(pier_chat_call *c, void *stp, pier_upstream_req **out, pier_l
   st->sse_init = true;
   char url[600];
   snprintf(url, sizeof url, "%s/chat/completions", r->base_url);
-  pier_upstream_opts uo;
-  pier_chat_call_upstream_opts(c, &uo);
-  uo.url = url;
-  pier_upstream_req *ur;
-  int rc = pier_upstream_req_new(pier_chat_call_upstream(c), &uo, &ur);
-  if (rc) return rc;
-  rc = header(ur, "Content-Type", "application/json");
-  if (!rc && r->api_key) {
-    char *bearer = malloc(strlen(r->api_key) + 8);
-    if (!bearer) rc = PIER_ENOMEM;
-    else {
-      memcpy(bearer, "Bearer ", 7);
-      memcpy(bearer + 7, r->api_key, strlen(r->api_key) + 1);
-      rc = header(ur, "Authorization", bearer);
-      memset(bearer, 0, strlen(bearer));
-      free(bearer);
-    }
-  }
-  if (!rc && r->organization[0]) rc = header(ur, "OpenAI-Organization", r->organization);
-  if (!rc && pier_chat_call_streaming(c)) rc = header(ur, "Accept", "text/event-stream");
-  if (!rc) {
-    pier_buf b;
-    pier_buf_init(&b, 0);
-    rc = pier_buf_append_slice(&b, pier_buf_slice(&st->body));
-    if (!rc) pier_upstream_req_body(ur, &b);
-    pier_buf_dispose(&b);
-  }
-  if (rc) {
-    pier_upstream_cancel(ur);
-    pier_llm_error_set(err, 500, NULL, NULL, false, "could not prepare the request to %s", r->provider);
-    return rc;
-  }
-  *out = ur;
-  return 0;
+  pier_buf bearer;
+  pier_buf_init(&bearer, 0);
+  if (r->api_key && pier_buf_appendf(&bearer, "Bearer %s", r->api_key) != 0) return PIER_ENOMEM;
+  pier_header_kv h[] = {{"Authorization", r->api_key ? bearer.ptr : NULL},
+                        {"OpenAI-Organization", r->organization[0] ? r->organization : NULL},
+                        {"Accept", pier_chat_call_streaming(c) ? "text/event-stream" : "application/json"}};
+  int rc = pier_chat_call_post_json(c, url, h, 3, pier_buf_slice(&st->body), out);
+  if (bearer.ptr) sodium_memzero(bearer.ptr, bearer.len);
+  pier_buf_dispose(&bearer);
+  if (rc) pier_llm_error_set(err, 500, NULL, NULL, false, "could not prepare the request to %s", r->provider);
+  return rc;
 }
 
 static const char *finish_static(pier_slice tok) {

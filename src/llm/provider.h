@@ -28,6 +28,8 @@ typedef struct pier_provider_ops {
 
 extern const pier_provider_ops pier_provider_bedrock;
 extern const pier_provider_ops pier_provider_openai;
+extern const pier_provider_ops pier_provider_gemini;
+extern const pier_provider_ops pier_provider_anthropic;
 
 /* OpenAI-shaped error reply -> pier's error (shared by OpenAI-API providers). */
 void pier_openai_error_map(const pier_route *r, int status, pier_slice body, pier_slice retry_after,
@@ -51,6 +53,16 @@ const char *pier_chat_call_relay_model(const pier_chat_call *c);
 void pier_chat_call_note_usage(pier_chat_call *c, const pier_usage *u);
 void pier_chat_call_note_text(pier_chat_call *c, pier_slice text);
 void pier_chat_call_note_finish(pier_chat_call *c, const char *finish_reason);
+
+/* A POST of a JSON body to url with the call's callbacks and the given
+ * header (name, value) pairs; values holding secrets are wiped from pier's
+ * temporary buffers after use. */
+typedef struct pier_header_kv {
+  const char *name;
+  const char *value; /* NULL: header skipped */
+} pier_header_kv;
+int pier_chat_call_post_json(pier_chat_call *c, const char *url, const pier_header_kv *headers, size_t n,
+                             pier_slice body, pier_upstream_req **out) PIER_WUR;
 
 /* Transfer options with the call's timeouts and callbacks wired in (the
  * provider sets method and url). */
