@@ -116,3 +116,10 @@ const char *pier_json_type_name(const cJSON *v) {
   if (cJSON_IsObject(v)) return "an object";
   return "invalid";
 }
+
+bool pier_json_insert_at(cJSON *arr, int at, cJSON *item) {
+  int n = cJSON_GetArraySize(arr);
+  if (!cJSON_AddItemToArray(arr, item)) return false;
+  for (int k = at; k < n; k++) cJSON_AddItemToArray(arr, cJSON_DetachItemFromArray(arr, at));
+  return true;
+}

@@ -29,6 +29,11 @@ char *pier_json_print(const cJSON *v);
 /* Append the compact serialization of v to b. */
 int pier_json_append(pier_buf *b, const cJSON *v) PIER_WUR;
 
+/* Insert item (ownership taken on success) at index `at` of arr. Debian 12's
+ * cJSON 1.7.15 fails cJSON_InsertItemInArray for any index but 0 and the end,
+ * so this appends and rotates the later items behind it (no allocation). */
+bool pier_json_insert_at(cJSON *arr, int at, cJSON *item);
+
 /* Type names for error messages: "a string", "an object", ... */
 const char *pier_json_type_name(const cJSON *v);
 

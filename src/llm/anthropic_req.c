@@ -77,17 +77,6 @@ static int first_non_result(const cJSON *content) {
   return k;
 }
 
-/* Insert item at index `at` by appending it and rotating the later items
- * behind it: Debian 12's cJSON 1.7.15-1+deb12u4 fails cJSON_InsertItemInArray
- * for any index but 0 and the end. No allocation, so it cannot fail after
- * the first append. */
-static bool insert_at(cJSON *arr, int at, cJSON *item) {
-  int n = cJSON_GetArraySize(arr);
-  if (!cJSON_AddItemToArray(arr, item)) return false;
-  for (int k = at; k < n; k++) cJSON_AddItemToArray(arr, cJSON_DetachItemFromArray(arr, at));
-  return true;
-}
-
 /* Add a block (ownership taken) to the current turn of that role, opening a
  * new turn when the role changes; a conversation never opens with assistant. */
 static int turn_add(pier_anthropic_build_st *b, bool user, cJSON *block) {
@@ -108,7 +97,7 @@ static int turn_add(pier_anthropic_build_st *b, bool user, cJSON *block) {
   bool ok;
   int at = first_non_result(b->turn);
   if (user && is_type(block, "tool_result") && at < cJSON_GetArraySize(b->turn))
-    ok = insert_at(b->turn, at, block);
+    ok = pier_json_insert_at(b->turn, at, block);
   else
     ok = cJSON_AddItemToArray(b->turn, block);
   if (!ok) cJSON_Delete(block);

@@ -87,7 +87,7 @@ static int turn_add(pier_converse_build_st *b, bool user, cJSON *block) {
   bool ok;
   int at = first_non_result(b->turn);
   if (user && has_key(block, "toolResult") && at < cJSON_GetArraySize(b->turn))
-    ok = cJSON_InsertItemInArray(b->turn, at, block);
+    ok = pier_json_insert_at(b->turn, at, block);
   else
     ok = cJSON_AddItemToArray(b->turn, block);
   if (!ok) cJSON_Delete(block);

@@ -125,7 +125,7 @@ static int turn_add(pier_gemini_build_st *b, bool user, cJSON *part) {
   bool ok;
   int at = first_non_response(b->turn);
   if (user && has_key(part, "functionResponse") && at < cJSON_GetArraySize(b->turn))
-    ok = cJSON_InsertItemInArray(b->turn, at, part);
+    ok = pier_json_insert_at(b->turn, at, part);
   else
     ok = cJSON_AddItemToArray(b->turn, part);
   if (!ok) cJSON_Delete(part);
