@@ -6,7 +6,7 @@
 #include "api/chat_int.h"
 #include "llm/models.h"
 
-static const char *providers[] = {"bedrock", NULL};
+static const char *providers[] = {"bedrock", "openai", "anthropic", "gemini", "openrouter", NULL};
 
 typedef struct models_ctx {
   pier_http_req *req;

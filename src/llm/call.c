@@ -78,6 +78,7 @@ static const pier_provider_ops *provider_for(pier_provider_kind k) {
   case PIER_PROV_BEDROCK: return &pier_provider_bedrock;
   case PIER_PROV_OPENAI: return &pier_provider_openai;
   case PIER_PROV_GEMINI: return &pier_provider_gemini;
+  case PIER_PROV_ANTHROPIC: return &pier_provider_anthropic;
   default: return NULL;
   }
 }
