@@ -767,7 +767,7 @@ static int resolve_value(rctx *r, const cJSON *v, int depth, cJSON **out) {
   return copy_at(r, v, out);
 }
 
-int pier_config_resolve(const cJSON *config, const cJSON *ctx, cJSON **resolved, char *err, size_t errlen) {
+int pier_path_resolve_config(const cJSON *config, const cJSON *ctx, cJSON **resolved, char *err, size_t errlen) {
   msg m = msg_start(err, errlen);
   *resolved = NULL;
   if (!cJSON_IsObject(config)) {

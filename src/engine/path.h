@@ -89,7 +89,7 @@ int pier_template_render_vars(const cJSON *vars, pier_slice tmpl, pier_buf *out)
  *        image_path  file_path  storage_path  output_path
  *      (these hold storage keys such as "acme/t/0000/x.png"), and
  *   3. its value is a string or an array of strings (checked by
- *      pier_config_resolve; any other value is copied as a literal key).
+ *      pier_path_resolve_config; any other value is copied as a literal key).
  * The target key is K with exactly one "_path" removed:
  *   prompt_path -> prompt, model_path -> model, items_path -> items,
  *   image_path_path -> image_path, file_path_path -> file_path,
@@ -112,7 +112,7 @@ bool pier_path_expr_key(pier_slice key, pier_slice *target);
  * `input.prompt_path: path "init_params.p" not found: "init_params" has keys
  * prompt`. Codes as pier_path_eval; the whole result is capped at
  * PIER_PATH_RESULT_BYTES_MAX (approximate) and PIER_PATH_CONFIG_DEPTH_MAX. */
-int pier_config_resolve(const cJSON *config, const cJSON *ctx, cJSON **resolved, char *err,
+int pier_path_resolve_config(const cJSON *config, const cJSON *ctx, cJSON **resolved, char *err,
                         size_t errlen) PIER_WUR;
 
 #endif

@@ -45,6 +45,26 @@ static const char *migrations[] = {
     " created_us INTEGER NOT NULL,"
     " updated_us INTEGER NOT NULL,"
     " UNIQUE(collection_id, name));",
+    /* v2: runs and files */
+    "CREATE TABLE trajectories("
+    " id TEXT PRIMARY KEY,"
+    " collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,"
+    " task TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " doc TEXT NOT NULL,"
+    " secrets_box BLOB,"
+    " secrets_nonce BLOB,"
+    " created_us INTEGER NOT NULL,"
+    " updated_us INTEGER NOT NULL,"
+    " duration_s REAL NOT NULL DEFAULT -1);"
+    "CREATE INDEX trajectories_task ON trajectories(collection_id, task, created_us DESC);"
+    "CREATE INDEX trajectories_open ON trajectories(status, created_us) WHERE status IN ('pending', 'running');"
+    "CREATE TABLE files("
+    " path TEXT PRIMARY KEY,"
+    " collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,"
+    " content_type TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " created_us INTEGER NOT NULL);",
 };
 
 static void db_close(pier_db *base) {
@@ -206,4 +226,12 @@ const pier_store_ops pier_store_sqlite_ops = {
     .task_create = pier_sqlite_task_create,
     .task_update = pier_sqlite_task_update,
     .task_delete = pier_sqlite_task_delete,
+    .traj_put = pier_sqlite_traj_put,
+    .traj_get = pier_sqlite_traj_get,
+    .traj_list = pier_sqlite_traj_list,
+    .traj_unfinished = pier_sqlite_traj_unfinished,
+    .traj_stats = pier_sqlite_traj_stats,
+    .file_put = pier_sqlite_file_put,
+    .file_get = pier_sqlite_file_get,
+    .file_list = pier_sqlite_file_list,
 };

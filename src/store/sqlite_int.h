@@ -46,4 +46,16 @@ int pier_sqlite_task_create(pier_db *db, pier_task *t);
 int pier_sqlite_task_update(pier_db *db, const pier_task *t, pier_slice old_name);
 int pier_sqlite_task_delete(pier_db *db, int64_t collection_id, pier_slice name);
 
+int pier_sqlite_traj_put(pier_db *db, const pier_traj *t);
+int pier_sqlite_traj_get(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, pier_slice id,
+                         pier_traj *out);
+int pier_sqlite_traj_list(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, int64_t offset,
+                          int64_t limit, pier_traj **out, size_t *n, int64_t *total);
+int pier_sqlite_traj_unfinished(pier_db *db, pier_arena *a, pier_traj **out, size_t *n);
+int pier_sqlite_traj_stats(pier_db *db, int64_t collection_id, pier_slice task, pier_traj_stats *out);
+int pier_sqlite_file_put(pier_db *db, const pier_file_rec *f);
+int pier_sqlite_file_get(pier_db *db, pier_arena *a, pier_slice path, pier_file_rec *out);
+int pier_sqlite_file_list(pier_db *db, pier_arena *a, pier_slice prefix, int64_t limit, pier_file_rec **out, size_t *n);
+void *pier_sqlite_grow(pier_arena *a, void *arr, size_t n, size_t *cap, size_t elem);
+
 #endif

@@ -6,7 +6,7 @@
 #include "store/sqlite_int.h"
 
 /* Append one element to an arena-backed growing array. */
-static void *grow(pier_arena *a, void *arr, size_t n, size_t *cap, size_t elem) {
+void *pier_sqlite_grow(pier_arena *a, void *arr, size_t n, size_t *cap, size_t elem) {
   if (n < *cap) return arr;
   size_t ncap = *cap ? *cap * 2 : 16;
   void *p = pier_arena_alloc(a, ncap * elem);
@@ -15,6 +15,8 @@ static void *grow(pier_arena *a, void *arr, size_t n, size_t *cap, size_t elem) 
   *cap = ncap;
   return p;
 }
+
+#define grow pier_sqlite_grow
 
 static void bind_slice(sqlite3_stmt *st, int i, pier_slice s) {
   sqlite3_bind_text(st, i, s.ptr ? s.ptr : "", (int)s.len, SQLITE_TRANSIENT);

@@ -57,6 +57,32 @@ typedef struct pier_env_var {
   int64_t updated_us;
 } pier_env_var;
 
+typedef struct pier_traj {
+  char id[16];             /* 8 lowercase hex */
+  int64_t collection_id;
+  const char *task;        /* task name */
+  const char *status;      /* pending|running|completed|failed|cancelled|archived */
+  const char *doc;         /* the trajectory JSON document */
+  const unsigned char *secrets_box; /* sealed secret_params (never in doc); may be NULL */
+  size_t secrets_len;
+  unsigned char secrets_nonce[PIER_SEAL_NONCE_BYTES];
+  int64_t created_us, updated_us;
+  double duration_s;       /* for stats; < 0 when not finished */
+} pier_traj;
+
+typedef struct pier_traj_stats {
+  int64_t pending, running, completed, failed, cancelled, archived, total;
+  double mean_duration_s;  /* over finished runs with a duration */
+} pier_traj_stats;
+
+typedef struct pier_file_rec {
+  const char *path;        /* storage path, "{collection}/..." */
+  int64_t collection_id;
+  const char *content_type;
+  int64_t size;
+  int64_t created_us;
+} pier_file_rec;
+
 /* ---- backend ops ------------------------------------------------------------ */
 
 typedef struct pier_store_ops {
@@ -92,6 +118,17 @@ typedef struct pier_store_ops {
   int (*task_create)(pier_db *db, pier_task *t); /* fills id; PIER_EEXISTS */
   int (*task_update)(pier_db *db, const pier_task *t, pier_slice old_name);
   int (*task_delete)(pier_db *db, int64_t collection_id, pier_slice name);
+
+  int (*traj_put)(pier_db *db, const pier_traj *t); /* insert or replace by id */
+  int (*traj_get)(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, pier_slice id, pier_traj *out);
+  int (*traj_list)(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, int64_t offset, int64_t limit,
+                   pier_traj **out, size_t *n, int64_t *total);
+  int (*traj_unfinished)(pier_db *db, pier_arena *a, pier_traj **out, size_t *n); /* pending + running, oldest first */
+  int (*traj_stats)(pier_db *db, int64_t collection_id, pier_slice task, pier_traj_stats *out);
+
+  int (*file_put)(pier_db *db, const pier_file_rec *f);
+  int (*file_get)(pier_db *db, pier_arena *a, pier_slice path, pier_file_rec *out);
+  int (*file_list)(pier_db *db, pier_arena *a, pier_slice prefix, int64_t limit, pier_file_rec **out, size_t *n);
 } pier_store_ops;
 
 extern const pier_store_ops pier_store_sqlite_ops;

@@ -61,7 +61,7 @@ static void fuzz_resolve(const cJSON *ctx, pier_slice s) {
   cJSON *cfg = pier_json_parse(s, 64, err, sizeof(err));
   if (!cfg) return;
   cJSON *out = (cJSON *)1;
-  int rc = pier_config_resolve(cfg, ctx, &out, err, sizeof(err));
+  int rc = pier_path_resolve_config(cfg, ctx, &out, err, sizeof(err));
   check_msg(rc, err, sizeof(err));
   if ((rc == 0) != (out != NULL)) abort();
   cJSON_Delete(out);

@@ -407,7 +407,7 @@ static void check_resolved(const cJSON *ctx, const char *config, const char *wan
   char *before = cJSON_PrintUnformatted(cfg);
   cJSON *out = NULL;
   char err[512];
-  int rc = pier_config_resolve(cfg, ctx, &out, err, sizeof(err));
+  int rc = pier_path_resolve_config(cfg, ctx, &out, err, sizeof(err));
   if (rc) fail_msg("%s: rc %d: %s", config, rc, err);
   char *got = cJSON_PrintUnformatted(out);
   assert_string_equal(got, want);
@@ -424,7 +424,7 @@ static void check_resolve_error(const cJSON *ctx, const char *config, int code, 
   cJSON *cfg = parse(config);
   cJSON *out = (cJSON *)1;
   char err[512];
-  assert_int_equal(pier_config_resolve(cfg, ctx, &out, err, sizeof(err)), code);
+  assert_int_equal(pier_path_resolve_config(cfg, ctx, &out, err, sizeof(err)), code);
   assert_null(out);
   assert_string_equal(err, message);
   cJSON_Delete(cfg);
@@ -541,7 +541,7 @@ static void test_resolve_errors(void **state) {
   cJSON *out = (cJSON *)1;
   char err[128];
   cJSON *arr = cJSON_CreateArray();
-  assert_int_equal(pier_config_resolve(arr, ctx, &out, err, sizeof(err)), PIER_EINVAL);
+  assert_int_equal(pier_path_resolve_config(arr, ctx, &out, err, sizeof(err)), PIER_EINVAL);
   assert_string_equal(err, "the step config is an array, not an object");
   assert_null(out);
   cJSON_Delete(arr);
@@ -560,7 +560,7 @@ static void test_resolve_byte_budget(void **state) {
   }
   cJSON *out = (cJSON *)1;
   char err[256];
-  assert_int_equal(pier_config_resolve(cfg, ctx, &out, err, sizeof(err)), PIER_ETOOBIG);
+  assert_int_equal(pier_path_resolve_config(cfg, ctx, &out, err, sizeof(err)), PIER_ETOOBIG);
   assert_null(out);
   assert_string_equal(err, "k63_path: path \"one\": the value is larger than 67108864 bytes");
   cJSON_Delete(cfg);
@@ -570,7 +570,7 @@ static void test_resolve_byte_budget(void **state) {
     snprintf(key, sizeof(key), "k%d", i);
     cJSON_AddStringToObject(cfg, key, "{{one}}");
   }
-  assert_int_equal(pier_config_resolve(cfg, ctx, &out, err, sizeof(err)), PIER_ETOOBIG);
+  assert_int_equal(pier_path_resolve_config(cfg, ctx, &out, err, sizeof(err)), PIER_ETOOBIG);
   assert_string_equal(err, "k63: the resolved config is larger than 67108864 bytes");
   cJSON_Delete(cfg);
   cJSON_Delete(ctx);
@@ -589,7 +589,7 @@ static void test_resolve_wide_config(void **state) {
     cJSON_AddStringToObject(cfg, key, "init_params.n");
   }
   cJSON *out = NULL;
-  assert_int_equal(pier_config_resolve(cfg, ctx, &out, NULL, 0), 0);
+  assert_int_equal(pier_path_resolve_config(cfg, ctx, &out, NULL, 0), 0);
   assert_int_equal(cJSON_GetArraySize(out), 20000);
   assert_int_equal(cJSON_GetObjectItem(out, "k19999")->valueint, 3);
   cJSON_Delete(out);
