@@ -1687,7 +1687,8 @@ class _Handler(BaseHTTPRequestHandler):
             et = b.exception_type
             code = STREAM_EXCEPTIONS.get(et, et[:1].upper() + et[1:])
             raise BedrockError(code, b.message, fields=b.fields)
-        reply = b if isinstance(b, Reply) else (_coerce(getattr(b, "reply", None)) or Reply())
+        inner = _coerce(b.then if isinstance(b, Stall) else getattr(b, "reply", None))  # Stall: its `then`
+        reply = b if isinstance(b, Reply) else (inner if isinstance(inner, Reply) else Reply())
 
         if op in _STREAM_OPS:
             anthropic = op == "invoke-with-response-stream"
