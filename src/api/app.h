@@ -39,6 +39,8 @@ typedef struct pier_app {
   char admin_hash[65]; /* sha256 hex of the admin token */
   pier_http_server *http;
   cJSON *server_env; /* provider variables from pier's own environment (fallback) */
+  uv_loop_t main_loop; /* signals only */
+  uv_signal_t sigterm, sigint;
 } pier_app;
 
 /* Authentication result attached to req->auth. */

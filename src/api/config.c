@@ -138,6 +138,16 @@ static const struct {
     {"PIER_SSE_KEEPALIVE_MS", "--sse-keepalive-ms"},
 };
 
+static bool known_flag(const char *flag) {
+  static const char *flags[] = {"--listen", "--data-dir", "--threads", "--log-level", "--max-body-bytes",
+                                "--request-timeout-ms", "--upstream-connect-timeout-ms", "--upstream-ttfb-timeout-ms",
+                                "--upstream-idle-timeout-ms", "--upstream-timeout-ms", "--upstream-retries",
+                                "--upstream-retry-base-ms", "--sse-keepalive-ms", NULL};
+  for (int i = 0; flags[i]; i++)
+    if (strcmp(flag, flags[i]) == 0) return true;
+  return false;
+}
+
 int pier_config_parse(pier_config *cfg, int argc, char **argv, char *err, size_t errlen) {
   memset(cfg, 0, sizeof *cfg);
   snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
@@ -171,6 +181,10 @@ int pier_config_parse(pier_config *cfg, int argc, char **argv, char *err, size_t
       val = eq + 1;
     } else {
       snprintf(flag, sizeof flag, "%s", argv[i]);
+      if (!known_flag(flag)) {
+        snprintf(err, errlen, "unknown option %s (see pier serve --help)", flag);
+        return PIER_EINVAL;
+      }
       if (i + 1 >= argc) {
         snprintf(err, errlen, "%s needs a value (see pier serve --help)", argv[i]);
         return PIER_EINVAL;

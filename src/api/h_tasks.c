@@ -126,8 +126,8 @@ static bool parse_fields(task_job *j, const cJSON *body, bool create, pier_task 
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "name");
   if (v || create) {
     if (!cJSON_IsString(v) || !pier_api_valid_task_name(pier_slice_from(v->valuestring))) {
-      pier_http_respond_error(req, 422, "name must be 1 to %d characters of letters, digits, '_', '-' and '.'",
-                              PIER_TASK_NAME_BYTES_MAX);
+      pier_http_respond_error(req, 422, "name must be 1 to %d characters of letters, digits, '_', '-' and '.', "
+                                        "not starting with '.'", PIER_TASK_NAME_BYTES_MAX);
       return false;
     }
     t->name = v->valuestring;
@@ -136,7 +136,9 @@ static bool parse_fields(task_job *j, const cJSON *body, bool create, pier_task 
   v = cJSON_GetObjectItemCaseSensitive(body, "workflow");
   if (v || create) {
     char err[256];
-    if (!v) snprintf(err, sizeof err, "workflow is required: {\"init_params\": {}, \"step_configs\": {}, \"steps\": []}");
+    if (!v)
+      snprintf(err, sizeof err, "workflow is required, e.g. {\"init_params\": {}, \"step_configs\": {\"echo\": "
+                                "{\"activity\": \"text_echo\", \"text\": \"hi\"}}, \"steps\": [\"echo\"]}");
     if (!v || pier_workflow_validate(v, err, sizeof err) != 0) {
       pier_http_respond_error(req, 422, "%s", err);
       return false;

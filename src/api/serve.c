@@ -112,6 +112,9 @@ static cJSON *server_env(void) {
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
+  static bool once;
+  if (once) return; /* a second signal while draining changes nothing */
+  once = true;
   PIER_LOG(PIER_LOG_INFO, "serve", "received %s; finishing in-flight requests", signum == SIGINT ? "SIGINT" : "SIGTERM");
   uv_stop(s->loop);
 }
@@ -134,23 +137,20 @@ static int run(pier_app *app) {
              rc == PIER_EEXISTS ? "address already in use" : pier_strerror(rc));
     return rc;
   }
+  /* Signal handlers first: a SIGTERM right after the first line must still
+   * shut down cleanly. They stay installed until the process exits. */
+  uv_loop_t *main_loop = &app->main_loop;
+  uv_loop_init(main_loop);
+  uv_signal_init(main_loop, &app->sigterm);
+  uv_signal_init(main_loop, &app->sigint);
+  uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&app->sigint, on_signal, SIGINT);
   const char *h = app->cfg.listen_host;
   bool v6 = strchr(h, ':') != NULL;
   printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", pier_http_server_port(app->http));
   fflush(stdout);
-  uv_loop_t main_loop;
-  uv_signal_t sigterm, sigint;
-  uv_loop_init(&main_loop);
-  uv_signal_init(&main_loop, &sigterm);
-  uv_signal_init(&main_loop, &sigint);
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_start(&sigint, on_signal, SIGINT);
-  if ((rc = pier_http_server_start(app->http)) == 0) uv_run(&main_loop, UV_RUN_DEFAULT);
+  if ((rc = pier_http_server_start(app->http)) == 0) uv_run(main_loop, UV_RUN_DEFAULT);
   pier_http_server_stop(app->http);
-  uv_close((uv_handle_t *)&sigterm, NULL);
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_run(&main_loop, UV_RUN_DEFAULT);
-  uv_loop_close(&main_loop);
   pier_http_server_destroy(app->http);
   return rc;
 }

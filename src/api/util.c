@@ -20,6 +20,7 @@ void pier_api_error(pier_http_req *req, int status, const char *code, const char
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  pier_utf8_sanitize(msg);
   if (!openai) {
     pier_http_respond_error(req, status, "%s", msg);
     return;
@@ -99,7 +100,12 @@ static bool valid_chars(pier_slice s, size_t max, const char *extra) {
 }
 
 bool pier_api_valid_collection_name(pier_slice s) { return valid_chars(s, PIER_NAME_BYTES_MAX, "_-"); }
-bool pier_api_valid_task_name(pier_slice s) { return valid_chars(s, PIER_TASK_NAME_BYTES_MAX, "_-."); }
+bool pier_api_valid_task_name(pier_slice s) {
+  if (!valid_chars(s, PIER_TASK_NAME_BYTES_MAX, "_-.")) return false;
+  for (size_t i = 0; i < s.len; i++) /* "." and ".." would name directories */
+    if (s.ptr[i] != '.') return s.ptr[0] != '.';
+  return false;
+}
 bool pier_api_valid_env_name(pier_slice s) {
   return valid_chars(s, PIER_ENV_NAME_BYTES_MAX, "_") && !(s.ptr[0] >= '0' && s.ptr[0] <= '9');
 }

@@ -29,15 +29,20 @@ bool pier_utf8_valid(pier_slice s) {
   return true;
 }
 
-/* Max bracket depth outside strings; stops counting once over the cap. */
-static int depth_of(pier_slice s, int cap) {
+/* Max bracket depth outside strings (stops counting once over the cap); sets
+ * *nul when a string holds \u0000, which C strings would silently cut. */
+static int depth_of(pier_slice s, int cap, bool *nul) {
   int depth = 0, maxd = 0;
   bool in_str = false;
   for (size_t i = 0; i < s.len; i++) {
     char c = s.ptr[i];
     if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = false;
+      if (c == '\\') {
+        if (i + 5 < s.len && s.ptr[i + 1] == 'u' && memcmp(s.ptr + i + 2, "0000", 4) == 0) *nul = true;
+        i++;
+      } else if (c == '"') {
+        in_str = false;
+      }
       continue;
     }
     if (c == '"') in_str = true;
@@ -58,8 +63,13 @@ cJSON *pier_json_parse(pier_slice s, int depth_max, char *err, size_t errlen) {
     snprintf(err, errlen, "the body is not valid UTF-8");
     return NULL;
   }
-  if (depth_of(s, depth_max) > depth_max) {
+  bool nul = false;
+  if (depth_of(s, depth_max, &nul) > depth_max) {
     snprintf(err, errlen, "JSON nesting deeper than %d levels", depth_max);
+    return NULL;
+  }
+  if (nul || memchr(s.ptr, '\0', s.len)) {
+    snprintf(err, errlen, "JSON strings must not contain the NUL character (\\u0000)");
     return NULL;
   }
   const char *end = NULL;
@@ -122,4 +132,22 @@ bool pier_json_insert_at(cJSON *arr, int at, cJSON *item) {
   if (!cJSON_AddItemToArray(arr, item)) return false;
   for (int k = at; k < n; k++) cJSON_AddItemToArray(arr, cJSON_DetachItemFromArray(arr, at));
   return true;
+}
+
+void pier_utf8_sanitize(char *s) {
+  unsigned char *p = (unsigned char *)s;
+  while (*p) {
+    size_t n = 0;
+    while (p[n] && p[n] < 0x80) n++;
+    p += n;
+    if (!*p) break;
+    size_t len = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 1;
+    size_t have = 0;
+    while (have < len && p[have]) have++;
+    if (len == 1 || have < len || !pier_utf8_valid(pier_slice_make((const char *)p, len))) {
+      *p++ = '?';
+      continue;
+    }
+    p += len;
+  }
 }

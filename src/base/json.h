@@ -16,6 +16,10 @@
  * the result (cJSON_Delete). */
 cJSON *pier_json_parse(pier_slice s, int depth_max, char *err, size_t errlen);
 
+/* Replace every byte that is not part of well-formed UTF-8 with '?', in
+ * place (e.g. a message cut in the middle of a character by snprintf). */
+void pier_utf8_sanitize(char *s);
+
 /* true when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool pier_utf8_valid(pier_slice s);
 

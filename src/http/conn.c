@@ -4,6 +4,7 @@
  * request is handed to the application outside the parser's callbacks. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "http/server_int.h"
@@ -67,6 +68,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void timer_arm(pier_http_conn *c, uint64_t ms) { uv_timer_start(&c->timer, on_timer, ms, 0); }
 
 static void read_resume(pier_http_conn *c) {
+  if (c->closing && !c->lingering) return;
   if (!c->reading && !c->closed && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = true;
 }
@@ -170,11 +172,25 @@ static void conn_linger_close(pier_http_conn *c) {
   read_resume(c);
 }
 
+/* RFC 9110 IMF-fixdate, cached per second per loop. */
+static const char *http_date(pier_http_loop *l) {
+  time_t now = time(NULL);
+  if (now != l->date_secs) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(l->date, sizeof l->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    l->date_secs = now;
+  }
+  return l->date;
+}
+
 static int build_head(pier_buf *h, pier_http_req *r, int status, const char *ctype, const char *extra,
                       long long content_length) {
-  int rc = pier_buf_appendf(h, "HTTP/1.1 %d %s\r\n", status, pier_http_status_text(status));
-  if (!rc && ctype) rc = pier_buf_appendf(h, "Content-Type: %s\r\n", ctype);
-  if (!rc && content_length >= 0) rc = pier_buf_appendf(h, "Content-Length: %lld\r\n", content_length);
+  bool no_body = status == 204 || status == 304 || status < 200;
+  int rc = pier_buf_appendf(h, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, pier_http_status_text(status),
+                            http_date(r->conn->loop));
+  if (!rc && ctype && !no_body) rc = pier_buf_appendf(h, "Content-Type: %s\r\n", ctype);
+  if (!rc && content_length >= 0 && !no_body) rc = pier_buf_appendf(h, "Content-Length: %lld\r\n", content_length);
   if (!rc && content_length < 0) rc = pier_buf_append_cstr(h, "Transfer-Encoding: chunked\r\n");
   if (!rc && !r->keep_alive) rc = pier_buf_append_cstr(h, "Connection: close\r\n");
   if (!rc && extra) rc = pier_buf_append_cstr(h, extra);
@@ -286,7 +302,7 @@ static void req_end(pier_http_req *r) {
     return;
   }
   conn_unref(c);
-  if (!keep || c->loop->stopping) {
+  if (!keep || c->closing || c->loop->stopping) {
     c->closing = true;
     if (c->write_pending == 0) pier_http_conn_close(c);
     return;
@@ -338,6 +354,8 @@ static void parse_error(pier_http_conn *c, llhttp_errno_t err) {
              PIER_HTTP_HEADER_BYTES_MAX, PIER_HTTP_HEADERS_COUNT_MAX);
   else if (status == 417)
     snprintf(detail, sizeof detail, "unsupported Expect header; only 100-continue is supported");
+  else if (c->error_reason)
+    snprintf(detail, sizeof detail, "malformed HTTP request: %s", c->error_reason);
   else
     snprintf(detail, sizeof detail, "malformed HTTP request: %s", llhttp_get_error_reason(&c->parser)
                                                                     ? llhttp_get_error_reason(&c->parser)
@@ -388,7 +406,17 @@ static void conn_drive(pier_http_conn *c) {
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   pier_http_conn *c = s->data;
   if (n == 0) return;
-  if (n < 0) { /* EOF or reset: a request being handled is aborted */
+  if (n < 0) {
+    /* A client may half-close after sending its request (shutdown(SHUT_WR)):
+     * a short request still gets its answer. Requests that registered an
+     * abort hook (model calls, streams) treat EOF as the client leaving, as
+     * nginx does, so the upstream call is cancelled at once. */
+    if (n == UV_EOF && c->handling && c->req && !c->req->on_abort && !c->closing) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->reading = false;
+      c->closing = true;
+      return;
+    }
     pier_http_conn_close(c);
     return;
   }

@@ -9,6 +9,7 @@ static pier_http_conn *C(llhttp_t *p) { return p->data; }
 
 static int fail(llhttp_t *p, int status, const char *reason) {
   C(p)->error_status = status;
+  C(p)->error_reason = reason;
   llhttp_set_error_reason(p, reason);
   return HPE_USER;
 }
@@ -29,6 +30,7 @@ static int on_message_begin(llhttp_t *p) {
   c->in_request = true;
   c->header_bytes = 0;
   c->error_status = 0;
+  c->error_reason = NULL;
   pier_buf_reset(&c->url);
   pier_buf_reset(&c->hfield);
   pier_buf_reset(&c->hvalue);
@@ -50,6 +52,13 @@ static int on_url_complete(llhttp_t *p) {
   pier_http_conn *c = C(p);
   pier_http_req *r = c->req;
   pier_slice u = pier_buf_slice(&c->url);
+  /* absolute-form (RFC 9112 §3.2.2): "http://host[:port]/path?q" -> "/path?q" */
+  if (pier_slice_istarts_with(u, "http://") || pier_slice_istarts_with(u, "https://")) {
+    size_t skip = u.ptr[4] == ':' ? 7 : 8;
+    pier_slice rest = pier_slice_make(u.ptr + skip, u.len - skip);
+    long slash = pier_slice_find(rest, '/');
+    u = slash >= 0 ? pier_slice_make(rest.ptr + slash, rest.len - (size_t)slash) : PIER_SLICE_LIT("/");
+  }
   char *copy = pier_arena_strdup(&r->arena, u);
   if (!copy) return fail(p, 500, "out of memory");
   long q = pier_slice_find(u, '?');
@@ -61,7 +70,8 @@ static int on_url_complete(llhttp_t *p) {
   } else {
     r->path = pier_slice_make(copy, end);
   }
-  if (r->path.len == 0 || r->path.ptr[0] != '/') return fail(p, 400, "request target must be an absolute path");
+  if (r->path.len == 0 || r->path.ptr[0] != '/')
+    return fail(p, 400, "the request target must be a path starting with \"/\" (or an absolute http:// URL)");
   return 0;
 }
 

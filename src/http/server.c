@@ -3,6 +3,7 @@
  * thread first so the real port is known before anything runs. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,33 +12,67 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "http/server_int.h"
 
-static int bind_socket(const char *host, int port, int *fd_out, int *port_out) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  socklen_t slen;
-  struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-  if (uv_ip4_addr(host, port, a4) == 0) slen = sizeof *a4;
-  else if (uv_ip6_addr(host, port, a6) == 0) slen = sizeof *a6;
-  else return PIER_EINVAL;
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+/* host (numeric or a name) -> socket address. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *slen) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  char portstr[8];
+  snprintf(portstr, sizeof portstr, "%d", port);
+  if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res) return PIER_EINVAL;
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *slen = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+static int port_of(const struct sockaddr_storage *ss) {
+  return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+                                        : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static void set_port(struct sockaddr_storage *ss, int port) {
+  if (ss->ss_family == AF_INET) ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+  else ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
+/* One socket; reuseport for the per-loop listeners, plain for the probe. */
+static int open_bound(const struct sockaddr_storage *ss, socklen_t slen, bool reuseport, int *fd_out) {
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return PIER_EIO;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 1024) != 0) {
+  if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(fd, (const struct sockaddr *)ss, slen) != 0 || (reuseport && listen(fd, 1024) != 0)) {
     int e = errno;
     close(fd);
     return e == EADDRINUSE ? PIER_EEXISTS : PIER_EIO;
   }
-  slen = sizeof ss;
-  getsockname(fd, (struct sockaddr *)&ss, &slen);
-  *port_out = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
   *fd_out = fd;
   return 0;
+}
+
+/* Bind every loop's SO_REUSEPORT socket to one port. A plain probe socket
+ * first: SO_REUSEPORT would otherwise let us share a port another server
+ * (even another pier) is already listening on. Port 0 takes the probe's port. */
+static int bind_all(pier_http_server *s, const char *host, int port) {
+  struct sockaddr_storage ss;
+  socklen_t slen;
+  memset(&ss, 0, sizeof ss);
+  int rc = resolve(host, port, &ss, &slen), probe = -1;
+  if (!rc) rc = open_bound(&ss, slen, false, &probe);
+  if (rc) return rc;
+  struct sockaddr_storage got;
+  socklen_t glen = sizeof got;
+  getsockname(probe, (struct sockaddr *)&got, &glen);
+  set_port(&ss, port_of(&got));
+  close(probe);
+  for (int i = 0; i < s->nloops && !rc; i++) rc = open_bound(&ss, slen, true, &s->loops[i].listen_fd);
+  s->port = port_of(&ss);
+  return rc;
 }
 
 int pier_http_server_create(const pier_http_config *cfg, pier_http_server **out) {
@@ -55,20 +90,16 @@ int pier_http_server_create(const pier_http_config *cfg, pier_http_server **out)
     free(s);
     return PIER_ENOMEM;
   }
-  int port = cfg->port, rc = 0;
   for (int i = 0; i < s->nloops; i++) {
     s->loops[i].listen_fd = -1;
     s->loops[i].srv = s;
     s->loops[i].index = i;
   }
-  for (int i = 0; i < s->nloops && rc == 0; i++) {
-    rc = bind_socket(cfg->host, port, &s->loops[i].listen_fd, &port);
-  }
+  int rc = bind_all(s, cfg->host, cfg->port);
   if (rc) {
     pier_http_server_destroy(s);
     return rc;
   }
-  s->port = port;
   *out = s;
   return 0;
 }
@@ -241,6 +272,7 @@ void pier_http_respond_error(pier_http_req *req, int status, const char *fmt, ..
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  pier_utf8_sanitize(msg); /* details quote user input: keep the body valid JSON */
   pier_buf b;
   pier_buf_init(&b, 0);
   const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;

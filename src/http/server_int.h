@@ -32,6 +32,8 @@ struct pier_http_loop {
   pier_http_conn *conns; /* doubly linked list of live connections */
   int nconns;
   char readbuf[PIER_HTTP_READ_CHUNK];
+  time_t date_secs;
+  char date[40];
 };
 
 struct pier_http_conn {
@@ -46,6 +48,7 @@ struct pier_http_conn {
   size_t header_bytes;
   size_t write_pending; /* bytes queued to the kernel */
   int error_status;  /* limit hit inside a parser callback: 413/414/431 */
+  const char *error_reason; /* static sentence for that error */
   int refs;          /* tcp + timer + a handled request */
   bool in_request;   /* between message_begin and message_complete */
   bool handling;     /* dispatched, not yet ended */

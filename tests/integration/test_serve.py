@@ -133,7 +133,7 @@ def test_listen_on_a_chosen_port(spawn, tmp_path):
 
 
 def test_listen_on_localhost_by_name(spawn, tmp_path):
-    """BUG: `--listen localhost:0` exits 1 with 'cannot listen on localhost:0: invalid argument'."""
+    """Regression: `--listen localhost:0` exits 1 with 'cannot listen on localhost:0: invalid argument'."""
     p = spawn("--listen", "localhost:0", "--data-dir", str(tmp_path / "d"))
     line = p.first_line()
     assert re.fullmatch(r"listening on http://(localhost|127\.0\.0\.1|\[::1\]):\d+\n", line), (line, p.stderr())
@@ -213,7 +213,7 @@ def test_bad_environment_twin_names_the_variable(spawn):
 
 
 def test_unknown_flag_without_value_is_called_unknown(spawn):
-    """BUG: `pier serve --verbose` says '--verbose needs a value' instead of naming it unknown."""
+    """Regression: `pier serve --verbose` says '--verbose needs a value' instead of naming it unknown."""
     p = spawn("--verbose")
     assert p.wait() == 2
     assert p.stderr() == "pier serve: unknown option --verbose (see pier serve --help)\n"
@@ -245,7 +245,7 @@ def test_port_in_use_by_another_program(spawn, tmp_path):
 
 
 def test_port_in_use_by_another_pier(spawn, tmp_path):
-    """BUG: SO_REUSEPORT lets a second `pier serve` bind the same port; both print 'listening on'
+    """Regression: SO_REUSEPORT lets a second `pier serve` bind the same port; both print 'listening on'
     and the kernel splits connections between two servers with different data."""
     first = spawn("--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "a"))
     assert FIRST_LINE.fullmatch(first.first_line())
@@ -319,7 +319,7 @@ def test_signal_finishes_an_upload_in_flight_then_exits_0(pier_factory, sig):
 
 def test_repeated_sigterm_still_exits_cleanly(pier_factory):
     """Operators press Ctrl-C twice; supervisors resend SIGTERM.
-    BUG: a second signal that lands after the handlers are closed (while the store is being
+    Regression: a second signal that lands after the handlers are closed (while the store is being
     flushed) kills pier by the default action: exit status -15 instead of 0."""
     srv = pier_factory().start()
     srv.create_collection("acme")
@@ -347,7 +347,7 @@ def test_sigterm_on_an_idle_server_exits_promptly(pier_factory):
 
 def test_sigterm_right_after_the_first_line_exits_0(spawn, tmp_path):
     """A supervisor may signal as soon as it sees 'listening on'.
-    BUG: the line is printed before the SIGTERM/SIGINT handlers are installed, so an early
+    Regression: the line is printed before the SIGTERM/SIGINT handlers are installed, so an early
     signal kills pier by the default action (exit status -15, store not closed)."""
     for i in range(80):  # the window is narrow: try often enough to hit it
         p = spawn("--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"))
