@@ -2,7 +2,9 @@
  * Chat Completions API in front of every provider. Streams are written as
  * chat.completion.chunk SSE frames the moment each upstream event arrives; the
  * HTTP status is committed only at the first event, so a failure before any
- * output still gets its real status and an OpenAI-shaped error body. */
+ * output still gets its real status and an OpenAI-shaped error body.
+ * Invariant: the context lives in the request arena, so every terminal path
+ * releases the context first and answers last (answering frees the arena). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +19,8 @@
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
-/* End the request exactly once, whatever state it is in. */
-static void chat_end(pier_chat_ctx *x) {
+/* Release everything the context holds; the request itself is untouched. */
+static void chat_cleanup(pier_chat_ctx *x) {
   if (x->ended) return;
   x->ended = true;
   if (x->ka) {
@@ -32,11 +34,57 @@ static void chat_end(pier_chat_ctx *x) {
   pier_route_dispose(&x->route);
   cJSON_Delete(x->env);
   x->env = NULL;
-  pier_http_req *req = x->req;
-  if (x->started) pier_http_stream_end(req);
-  else if (req->aborted) pier_http_respond_empty(req, 499);
-  /* otherwise the caller has already answered */
 }
+
+/* ---- terminal answers (each ends the request; x is gone afterwards) ---------- */
+
+static void reply_buf(pier_chat_ctx *x, int status, const char *extra, pier_buf *body) {
+  pier_http_req *req = x->req;
+  chat_cleanup(x);
+  pier_http_respond_buf(req, status, "application/json", extra, body);
+}
+
+static void reply_error(pier_chat_ctx *x, const pier_llm_error *e) {
+  pier_buf b;
+  pier_buf_init(&b, 0);
+  char extra[64] = "";
+  if (e->status == 429 && e->retry_after_ms)
+    snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)((e->retry_after_ms + 999) / 1000));
+  if (pier_openai_error_body(&b, e->status, e->type[0] ? e->type : NULL, e->code[0] ? e->code : NULL,
+                             pier_slice_from(e->message)) != 0) {
+    pier_buf_dispose(&b);
+    pier_llm_error oom;
+    pier_llm_error_set(&oom, 500, NULL, NULL, false, "out of memory");
+    reply_error(x, &oom);
+    return;
+  }
+  reply_buf(x, e->status, extra[0] ? extra : NULL, &b);
+  pier_buf_dispose(&b);
+}
+
+static void reply_fail(pier_chat_ctx *x, int status, const char *code, const char *msg) {
+  pier_llm_error e;
+  pier_llm_error_set(&e, status, NULL, code, false, "%s", msg);
+  reply_error(x, &e);
+}
+
+/* The stream's last bytes are already queued: close it. */
+static void stream_close(pier_chat_ctx *x) {
+  pier_http_req *req = x->req;
+  chat_cleanup(x);
+  pier_http_stream_end(req);
+}
+
+/* The client is gone: release and end (nothing is sent). */
+static void abandon(pier_chat_ctx *x) {
+  pier_http_req *req = x->req;
+  bool started = x->started;
+  chat_cleanup(x);
+  if (started) pier_http_stream_end(req);
+  else pier_http_respond_empty(req, 499);
+}
+
+/* ---- streaming output ------------------------------------------------------------- */
 
 static void on_keepalive(uv_timer_t *t) {
   pier_chat_ctx *x = t->data;
@@ -64,18 +112,24 @@ static int flush(pier_chat_ctx *x) {
   return rc;
 }
 
+/* Write what a callback produced; if the client vanished meanwhile (the write
+ * failed and on_abort ran inside it), end here. */
+static int after_write(pier_chat_ctx *x, int rc) {
+  x->in_cb = false;
+  if (x->aborted) {
+    abandon(x);
+    return PIER_ECANCELLED;
+  }
+  return rc;
+}
+
 static int on_event(void *arg, const pier_chat_event *ev) {
   pier_chat_ctx *x = arg;
   if (!x->stream) return pier_openai_agg_on_event(&x->agg, ev);
   x->in_cb = true;
   int rc = pier_openai_sse_on_event(&x->sse, ev);
   if (!rc) rc = flush(x);
-  x->in_cb = false;
-  if (x->aborted) {
-    chat_end(x);
-    return PIER_ECANCELLED;
-  }
-  return rc;
+  return after_write(x, rc);
 }
 
 static int on_raw(void *arg, pier_slice bytes) {
@@ -83,87 +137,68 @@ static int on_raw(void *arg, pier_slice bytes) {
   if (pier_buf_append_slice(&x->out, bytes) != 0) return PIER_ENOMEM;
   if (!x->stream) return 0; /* the whole body: answered at on_done */
   x->in_cb = true;
-  int rc = flush(x);
-  x->in_cb = false;
-  if (x->aborted) {
-    chat_end(x);
-    return PIER_ECANCELLED;
-  }
-  return rc;
+  return after_write(x, flush(x));
 }
 
-static void respond_llm_error(pier_chat_ctx *x, const pier_llm_error *e) {
-  pier_buf b;
-  pier_buf_init(&b, 0);
-  char extra[64] = "";
-  if (e->status == 429 && e->retry_after_ms)
-    snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)((e->retry_after_ms + 999) / 1000));
-  if (pier_openai_error_body(&b, e->status, e->type[0] ? e->type : NULL, e->code[0] ? e->code : NULL,
-                             pier_slice_from(e->message)) != 0) {
-    pier_buf_dispose(&b);
-    pier_http_respond_error(x->req, 500, "out of memory");
-    return;
-  }
-  pier_http_respond_buf(x->req, e->status, "application/json", extra[0] ? extra : NULL, &b);
-}
+/* ---- the end of a call --------------------------------------------------------------- */
 
 static bool try_fallback(pier_chat_ctx *x, const pier_chat_result *res);
+
+static void finish_stream(pier_chat_ctx *x, const pier_chat_result *res) {
+  int rc;
+  if (!res->ok) {
+    pier_buf body;
+    pier_buf_init(&body, 0);
+    rc = pier_openai_error_body(&body, res->error.status, res->error.type[0] ? res->error.type : NULL,
+                                res->error.code[0] ? res->error.code : NULL, pier_slice_from(res->error.message));
+    if (!rc) rc = pier_buf_append_cstr(&x->out, "data: ");
+    if (!rc) rc = pier_buf_append_slice(&x->out, pier_buf_slice(&body));
+    if (!rc) rc = pier_buf_append_cstr(&x->out, "\n\ndata: [DONE]\n\n");
+    pier_buf_dispose(&body);
+  } else if (x->raw) {
+    rc = pier_buf_append_cstr(&x->out, "data: [DONE]\n\n");
+  } else {
+    rc = pier_openai_sse_done(&x->sse);
+  }
+  x->in_cb = true;
+  if (!rc) rc = flush(x);
+  if (after_write(x, rc) == PIER_ECANCELLED) return;
+  stream_close(x);
+}
 
 void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res) {
   x->call = NULL;
   if (!res->ok && try_fallback(x, res)) return;
-  x->in_cb = true;
   if (x->on_finish) x->on_finish(x, res);
-  if (x->stream) {
-    int rc = 0;
-    if (!res->ok) {
-      if (!x->started) { /* nothing sent yet: a real status */
-        respond_llm_error(x, &res->error);
-        x->in_cb = false;
-        chat_end(x);
-        return;
-      }
-      rc = pier_openai_error_body(&x->out, res->error.status, res->error.type[0] ? res->error.type : NULL,
-                                  res->error.code[0] ? res->error.code : NULL, pier_slice_from(res->error.message));
-      if (!rc) {
-        pier_buf frame;
-        pier_buf_init(&frame, 0);
-        if (pier_buf_append_cstr(&frame, "data: ") == 0 && pier_buf_append_slice(&frame, pier_buf_slice(&x->out)) == 0 &&
-            pier_buf_append_cstr(&frame, "\n\ndata: [DONE]\n\n") == 0) {
-          pier_buf_reset(&x->out);
-          rc = pier_buf_append_slice(&x->out, pier_buf_slice(&frame));
-        }
-        pier_buf_dispose(&frame);
-      }
-    } else if (x->raw) {
-      rc = pier_buf_append_cstr(&x->out, "data: [DONE]\n\n");
-    } else {
-      rc = pier_openai_sse_done(&x->sse);
-    }
-    if (!rc) (void)flush(x);
-    x->in_cb = false;
-    chat_end(x);
+  if (x->aborted) {
+    abandon(x);
+    return;
+  }
+  if (x->stream && (x->started || res->ok)) {
+    finish_stream(x, res);
     return;
   }
   if (!res->ok) {
-    respond_llm_error(x, &res->error);
-  } else if (x->raw) {
-    pier_http_respond_buf(x->req, 200, "application/json", NULL, &x->out);
-  } else {
-    pier_buf body;
-    pier_buf_init(&body, 0);
-    if (pier_openai_agg_finish(&x->agg, &body) == 0) pier_http_respond_buf(x->req, 200, "application/json", NULL, &body);
-    else pier_http_respond_error(x->req, 500, "could not encode the answer");
-    pier_buf_dispose(&body);
+    reply_error(x, &res->error);
+    return;
   }
-  x->in_cb = false;
-  chat_end(x);
+  if (x->raw) {
+    pier_buf body = x->out;
+    pier_buf_init(&x->out, 0);
+    reply_buf(x, 200, NULL, &body);
+    pier_buf_dispose(&body);
+    return;
+  }
+  pier_buf body;
+  pier_buf_init(&body, 0);
+  if (pier_openai_agg_finish(&x->agg, &body) == 0) reply_buf(x, 200, NULL, &body);
+  else reply_fail(x, 500, NULL, "could not encode the answer");
+  pier_buf_dispose(&body);
 }
 
 static void on_done(void *arg, const pier_chat_result *res) { pier_chat_finish(arg, res); }
 
 static void on_abort(pier_http_req *req, void *arg) {
-  (void)req;
   pier_chat_ctx *x = arg;
   x->aborted = true;
   if (x->call) {
@@ -171,36 +206,37 @@ static void on_abort(pier_http_req *req, void *arg) {
     x->call = NULL;
     PIER_LOG(PIER_LOG_INFO, "chat", "req=%llu client went away; upstream call cancelled", (unsigned long long)req->id);
   }
-  if (!x->in_cb && x->begun && !x->waiting_env) chat_end(x);
+  if (!x->in_cb && x->begun && !x->waiting_env && !x->ended) abandon(x);
 }
+
+/* ---- starting -------------------------------------------------------------------------- */
 
 /* mock_response (LiteLLM's testing feature): the answer without any network. */
 static void mock_reply(pier_chat_ctx *x, const char *text) {
-  pier_chat_event ev = {.kind = PIER_CHAT_EV_START};
-  int rc = on_event(x, &ev);
   size_t len = strlen(text), step = len / 3 + 1;
-  for (size_t off = 0; !rc && off < len; off += step) {
-    ev = (pier_chat_event){.kind = PIER_CHAT_EV_TEXT,
-                           .text = pier_slice_make(text + off, len - off < step ? len - off : step)};
-    rc = on_event(x, &ev);
+  pier_chat_result res = {.ok = true, .finish_reason = "stop", .output = pier_slice_make(text, len)};
+  res.usage.completion_tokens = res.usage.total_tokens = (int64_t)(len + 3) / 4;
+  pier_chat_event evs[8];
+  int n = 0;
+  evs[n++] = (pier_chat_event){.kind = PIER_CHAT_EV_START};
+  for (size_t off = 0; off < len && n < 6; off += step)
+    evs[n++] = (pier_chat_event){.kind = PIER_CHAT_EV_TEXT,
+                                 .text = pier_slice_make(text + off, len - off < step ? len - off : step)};
+  evs[n++] = (pier_chat_event){.kind = PIER_CHAT_EV_FINISH, .finish_reason = "stop"};
+  evs[n++] = (pier_chat_event){.kind = PIER_CHAT_EV_USAGE, .usage = res.usage};
+  for (int i = 0; i < n; i++) {
+    int rc = on_event(x, &evs[i]);
+    if (rc == PIER_ECANCELLED) return; /* x is gone */
+    if (rc) {
+      res.ok = false;
+      pier_llm_error_set(&res.error, 500, "api_error", NULL, false, "could not encode the mock answer");
+      break;
+    }
   }
-  pier_chat_result res = {.ok = true, .attempts = 0};
-  if (!rc) {
-    ev = (pier_chat_event){.kind = PIER_CHAT_EV_FINISH, .finish_reason = "stop"};
-    rc = on_event(x, &ev);
-  }
-  if (!rc) {
-    res.usage = (pier_usage){.prompt_tokens = 0, .completion_tokens = (int64_t)(len + 3) / 4};
-    res.usage.total_tokens = res.usage.completion_tokens;
-    ev = (pier_chat_event){.kind = PIER_CHAT_EV_USAGE, .usage = res.usage};
-    rc = on_event(x, &ev);
-  }
-  if (x->ended) return;
-  if (rc) pier_llm_error_set(&res.error, 500, "api_error", NULL, false, "could not encode the mock answer"), res.ok = false;
   pier_chat_finish(x, &res);
 }
 
-/* Resolve `model` and start a call for it. false = answered (error). */
+/* Resolve `model` and start a call for it. false = x has been answered. */
 static bool start_model(pier_chat_ctx *x, const char *model) {
   pier_http_req *req = x->req;
   pier_env_view view = {.collection = x->env, .server = APP(req)->server_env};
@@ -208,7 +244,7 @@ static bool start_model(pier_chat_ctx *x, const char *model) {
   pier_route_dispose(&x->route);
   int rc = pier_route_resolve(model, x->model_provider, &view, &x->route, err, sizeof err);
   if (rc) {
-    pier_api_error(req, 400, rc == PIER_EAUTH ? "missing_credentials" : "invalid_model", "%s", err);
+    reply_fail(x, 400, rc == PIER_EAUTH ? "missing_credentials" : "invalid_model", err);
     return false;
   }
   x->answering_model = model;
@@ -223,7 +259,7 @@ static bool start_model(pier_chat_ctx *x, const char *model) {
   }
   pier_llm_error e;
   if (pier_chat_call_start(&o, &x->call, &e) != 0) {
-    respond_llm_error(x, &e);
+    reply_error(x, &e);
     return false;
   }
   return true;
@@ -238,18 +274,9 @@ static bool try_fallback(pier_chat_ctx *x, const pier_chat_result *res) {
   x->next_fallback = next->next;
   PIER_LOG(PIER_LOG_INFO, "chat", "req=%llu %s failed (%s); falling back to %s", (unsigned long long)x->req->id,
            x->answering_model, res->error.code[0] ? res->error.code : res->error.type, next->valuestring);
-  if (pier_chat_ctx_reset_writers(x, next->valuestring) != 0) {
-    pier_api_error(x->req, 500, NULL, "out of memory");
-    chat_end(x);
-  } else if (!start_model(x, next->valuestring)) {
-    chat_end(x); /* start_model has answered */
-  }
+  if (pier_chat_ctx_reset_writers(x, next->valuestring) != 0) reply_fail(x, 500, NULL, "out of memory");
+  else start_model(x, next->valuestring);
   return true;
-}
-
-static void start_call(pier_chat_ctx *x, cJSON *env) {
-  x->env = env;
-  if (!start_model(x, x->model)) chat_end(x);
 }
 
 static void on_env(pier_http_req *req, cJSON *env, int rc, void *arg) {
@@ -257,15 +284,17 @@ static void on_env(pier_http_req *req, cJSON *env, int rc, void *arg) {
   x->waiting_env = false;
   if (req->aborted) {
     cJSON_Delete(env);
-    chat_end(x);
+    abandon(x);
     return;
   }
   if (rc) {
-    pier_api_error(req, 500, NULL, "could not read the collection's environment (%s)", pier_strerror(rc));
-    chat_end(x);
+    char msg[160];
+    snprintf(msg, sizeof msg, "could not read the collection's environment (%s)", pier_strerror(rc));
+    reply_fail(x, 500, NULL, msg);
     return;
   }
-  start_call(x, env);
+  x->env = env;
+  start_model(x, x->model);
 }
 
 void pier_h_chat_completions(pier_http_req *req) {

@@ -1,5 +1,7 @@
 /* h_embeddings.c — POST /v1/embeddings: OpenAI's embeddings API for every
  * provider that has one (Bedrock, Gemini, OpenAI-API providers); see llm/embed.h. */
+#include <stdio.h>
+
 #include "api/chat_int.h"
 #include "base/json.h"
 #include "llm/embed.h"
@@ -16,9 +18,12 @@ typedef struct emb_ctx {
 static void respond_error(pier_http_req *req, const pier_llm_error *e) {
   pier_buf b;
   pier_buf_init(&b, 0);
+  char extra[64] = "";
+  if (e->status == 429 && e->retry_after_ms)
+    snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)((e->retry_after_ms + 999) / 1000));
   if (pier_openai_error_body(&b, e->status, e->type[0] ? e->type : NULL, e->code[0] ? e->code : NULL,
                              pier_slice_from(e->message)) == 0)
-    pier_http_respond_buf(req, e->status, "application/json", NULL, &b);
+    pier_http_respond_buf(req, e->status, "application/json", extra[0] ? extra : NULL, &b);
   else
     pier_http_respond_error(req, 500, "out of memory");
   pier_buf_dispose(&b);

@@ -27,7 +27,8 @@ struct pier_chat_call {
   uv_timer_t timer;
   int attempt;
   bool delivered, cancelled, done, error_mode, saw_error;
-  bool starting, start_failed, skip_init; /* failures inside start are returned, not reported */
+  bool starting, start_failed, skip_init;
+  int feed_rc; /* the provider's decoder failed on the body */ /* failures inside start are returned, not reported */
   int status;
   pier_buf errbody;
   pier_llm_error err;   /* error of the current attempt */
@@ -254,7 +255,9 @@ static int on_up_data(pier_upstream_req *r, void *arg, const char *data, size_t 
     if (c->errbody.len + len <= ERRBODY_MAX && pier_buf_append(&c->errbody, data, len) != 0) return 0;
     return 0;
   }
-  return c->prov->feed(c, c->st, data, len);
+  int rc = c->prov->feed(c, c->st, data, len);
+  if (rc && rc != PIER_ECANCELLED && !c->saw_error) c->feed_rc = rc;
+  return rc;
 }
 
 static void on_up_done(pier_upstream_req *r, void *arg, const pier_upstream_result *res) {
@@ -262,6 +265,12 @@ static void on_up_done(pier_upstream_req *r, void *arg, const pier_upstream_resu
   c->ur = NULL;
   bool streaming = c->o.stream;
   if (c->saw_error) { /* an in-stream error event; c->err is set */
+    attempt_failed(c);
+    return;
+  }
+  if (c->feed_rc) { /* the answer could not be decoded */
+    pier_llm_error_set(&c->err, 502, "api_error", "upstream_protocol_error", !c->delivered,
+                       "%s sent a stream pier could not decode (%s)", c->route.provider, pier_strerror(c->feed_rc));
     attempt_failed(c);
     return;
   }
@@ -347,6 +356,7 @@ int pier_chat_call_post_json(pier_chat_call *c, const char *url, const pier_head
 static void attempt(pier_chat_call *c) {
   c->attempt++;
   c->error_mode = c->saw_error = false;
+  c->feed_rc = 0;
   c->status = 0;
   pier_buf_reset(&c->errbody);
   memset(&c->err, 0, sizeof c->err);
@@ -378,12 +388,12 @@ static void on_image_done(pier_upstream_req *r, void *arg, const pier_upstream_r
   if (res->fail == PIER_UP_OK && res->status == 200)
     rc = pier_converse_image_set_data(node, pier_upstream_header(r, "content-type"), res->body);
   if (rc) {
-    int st = res->fail == PIER_UP_TOO_BIG || rc == PIER_ETOOBIG ? 413 : 400;
-    pier_llm_error_set(&c->err, st, "invalid_request_error", "image_fetch_failed", false,
+    bool big = res->fail == PIER_UP_TOO_BIG || rc == PIER_ETOOBIG;
+    pier_llm_error_set(&c->err, big ? 413 : 400, "invalid_request_error", "image_fetch_failed", false,
                        "could not use the image at %s: %s", url,
-                       res->fail != PIER_UP_OK ? (res->detail ? res->detail : "fetch failed")
+                       big                      ? "it is larger than Bedrock's 3.75 MB limit"
+                       : res->fail != PIER_UP_OK ? (res->detail ? res->detail : "fetch failed")
                        : res->status != 200     ? "the server did not answer 200"
-                       : rc == PIER_ETOOBIG     ? "it is larger than Bedrock's 3.75 MB limit"
                                                 : "it is not a png, jpeg, gif or webp image");
     finish(c, false);
     return;

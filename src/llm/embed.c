@@ -61,11 +61,18 @@ static int b_add(pier_embed *e, size_t call, pier_slice body, pier_upstream_req 
 static int b_finish(pier_embed *e, pier_buf *out, char *err, size_t errlen) {
   return pier_bedrock_embed_finish(e->bedrock, e->model, out, err, errlen);
 }
+static uint64_t retry_after_ms(pier_upstream_req *ur) {
+  unsigned long long secs;
+  pier_slice ra = pier_upstream_header(ur, "retry-after");
+  return ra.len && pier_slice_to_u64(ra, &secs) == 0 ? (secs > 3600 ? 3600000 : secs * 1000) : 0;
+}
+
 static void b_error(pier_embed *e, int attempt, pier_upstream_req *ur, pier_slice body, pier_llm_error *out) {
   (void)e;
   pier_bedrock_error be;
   pier_bedrock_error_map(pier_upstream_status(ur), pier_upstream_header(ur, "x-amzn-errortype"), body, attempt - 1, &be);
   pier_llm_error_set(out, be.status, be.type, pier_bedrock_error_code(&be), be.retryable, "%s", be.message);
+  out->retry_after_ms = retry_after_ms(ur);
 }
 static const plan_ops bedrock_ops = {b_calls, b_body, b_start, b_add, b_finish, b_error};
 
@@ -115,6 +122,7 @@ static void g_error(pier_embed *e, int attempt, pier_upstream_req *ur, pier_slic
   pier_gemini_error ge;
   pier_gemini_error_map(pier_upstream_status(ur), body, &ge);
   pier_llm_error_set(out, ge.status, ge.type, pier_gemini_error_code(&ge), ge.retryable, "%s", ge.message);
+  out->retry_after_ms = ge.retry_after_ms;
 }
 static const plan_ops gemini_ops = {g_calls, g_body, g_start, g_add, g_finish, g_error};
 
@@ -214,7 +222,7 @@ static void launch(pier_embed *e);
 static void start_slot(slot *s);
 static void on_retry(uv_timer_t *t) { start_slot(t->data); }
 
-static bool schedule_retry(slot *s) {
+static bool schedule_retry(slot *s, uint64_t at_least_ms) {
   pier_embed *e = s->e;
   if (s->attempt > e->o.limits.retries) return false;
   if (!s->timer && (s->timer = malloc(sizeof *s->timer))) {
@@ -224,7 +232,9 @@ static bool schedule_retry(slot *s) {
   if (!s->timer) return false;
   uint64_t wait = e->o.limits.retry_base_ms << (s->attempt - 1 < 10 ? s->attempt - 1 : 10);
   if (wait > e->o.limits.retry_max_ms) wait = e->o.limits.retry_max_ms;
-  uv_timer_start(s->timer, on_retry, wait / 2 + randombytes_uniform((uint32_t)(wait / 2 + 1)), 0);
+  wait = wait / 2 + randombytes_uniform((uint32_t)(wait / 2 + 1));
+  if (at_least_ms > wait) wait = at_least_ms > e->o.limits.retry_max_ms ? e->o.limits.retry_max_ms : at_least_ms;
+  uv_timer_start(s->timer, on_retry, wait, 0);
   return true;
 }
 
@@ -235,7 +245,7 @@ static void on_call_done(pier_upstream_req *r, void *arg, const pier_upstream_re
   pier_llm_error err;
   if (res->fail != PIER_UP_OK) {
     bool retry = res->fail == PIER_UP_CONNECT || res->fail == PIER_UP_RESET || res->fail == PIER_UP_CONNECT_TIMEOUT;
-    if (retry && schedule_retry(s)) return;
+    if (retry && schedule_retry(s, 0)) return;
     bool timeout = res->fail == PIER_UP_TTFB_TIMEOUT || res->fail == PIER_UP_TOTAL_TIMEOUT || res->fail == PIER_UP_CONNECT_TIMEOUT;
     pier_llm_error_set(&err, timeout ? 504 : 502, NULL, timeout ? "upstream_timeout" : "upstream_error", false,
                        "the embeddings call to %s failed: %s", e->route.provider, res->detail ? res->detail : "no answer");
@@ -244,7 +254,7 @@ static void on_call_done(pier_upstream_req *r, void *arg, const pier_upstream_re
   }
   if (res->status < 200 || res->status >= 300) {
     e->ops->error(e, s->attempt, r, res->body, &err);
-    if (err.retryable && schedule_retry(s)) return;
+    if (err.retryable && schedule_retry(s, err.retry_after_ms)) return;
     fail(e, &err);
     return;
   }

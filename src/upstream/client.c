@@ -199,9 +199,11 @@ static pier_upstream_fail map_curl(pier_upstream_req *r, CURLcode rc) {
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_PEER_FAILED_VERIFICATION: return PIER_UP_CONNECT;
   case CURLE_OPERATION_TIMEDOUT: {
-    curl_off_t connect_us = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-    return connect_us == 0 ? PIER_UP_CONNECT_TIMEOUT : PIER_UP_TOTAL_TIMEOUT;
+    /* pre-transfer time is set once a connection (new or reused) is ready;
+     * connect time alone reads 0 on a reused connection */
+    curl_off_t ready_us = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &ready_us);
+    return ready_us == 0 ? PIER_UP_CONNECT_TIMEOUT : PIER_UP_TOTAL_TIMEOUT;
   }
   case CURLE_RECV_ERROR:
   case CURLE_SEND_ERROR:
