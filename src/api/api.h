@@ -65,6 +65,9 @@ void pier_h_key_get(pier_http_req *req);
 void pier_h_key_update(pier_http_req *req);
 void pier_h_key_delete(pier_http_req *req);
 
+void pier_h_run(pier_http_req *req);
+void pier_h_run_sync(pier_http_req *req);
+
 /* Shared JSON shapes. */
 cJSON *pier_api_collection_json(const pier_collection *c);
 
@@ -82,6 +85,10 @@ int pier_api_env_apply(pier_db *db, const unsigned char *key, int64_t collection
  * returns. rc != 0 when it could not be read (env is then NULL). */
 typedef void (*pier_api_env_cb)(pier_http_req *req, cJSON *env, int rc, void *arg);
 void pier_api_env_load(pier_http_req *req, int64_t collection_id, pier_api_env_cb cb, void *arg);
+
+/* The engine's environment hook (see pier_env_load_fn). */
+void pier_api_env_load_for_engine(void *ctx, pier_executor *ex, int64_t collection_id, pier_env_loaded_fn cb,
+                                  void *arg);
 
 /* The loop's state. */
 static inline pier_loop_ctx *pier_api_loop(pier_http_req *req) { return pier_http_loop_data(req->loop); }

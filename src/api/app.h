@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "api/catalog.h"
+#include "engine/engine.h"
 #include "llm/call.h"
 #include "upstream/client.h"
 #include "base/seal.h"
@@ -24,11 +25,14 @@ typedef struct pier_config {
   uint64_t request_timeout_ms;
   pier_llm_limits llm;       /* upstream timeouts, retries */
   uint64_t sse_keepalive_ms; /* comment line on idle streams */
+  uint64_t run_sync_timeout_ms; /* run-sync answers 202 after this */
+  int max_concurrent_runs;      /* async runs executing at once */
 } pier_config;
 
 /* Per event-loop state (pier_http_loop_data). */
 typedef struct pier_loop_ctx {
   pier_upstream *up;
+  pier_executor ex; /* this loop, as the workflow engine sees it */
 } pier_loop_ctx;
 
 typedef struct pier_app {
@@ -39,6 +43,7 @@ typedef struct pier_app {
   char admin_hash[65]; /* sha256 hex of the admin token */
   pier_http_server *http;
   cJSON *server_env; /* provider variables from pier's own environment (fallback) */
+  pier_engine *engine;
   uv_loop_t main_loop; /* signals only */
   uv_signal_t sigterm, sigint;
 } pier_app;

@@ -28,6 +28,8 @@ static const char usage[] =
     "  --upstream-retries N              retries on throttling, 5xx and resets (PIER_UPSTREAM_RETRIES; default 3)\n"
     "  --upstream-retry-base-ms N        first backoff, doubled each time (PIER_UPSTREAM_RETRY_BASE_MS; default 500)\n"
     "  --sse-keepalive-ms N              keep-alive comment on quiet streams (PIER_SSE_KEEPALIVE_MS; default 15000)\n"
+    "  --run-sync-timeout-ms N           run-sync answers 202 after this (PIER_RUN_SYNC_TIMEOUT_MS; default 90000)\n"
+    "  --max-concurrent-runs N           async runs executing at once (PIER_MAX_CONCURRENT_RUNS; default 64)\n"
     "Other environment: PIER_ADMIN_TOKEN (admin token; otherwise generated into DATA_DIR/admin.token),\n"
     "PIER_MASTER_KEY (64 hex chars; otherwise DATA_DIR/master.key).\n";
 
@@ -107,11 +109,17 @@ static int apply(pier_config *cfg, const char *flag, const char *v, char *err, s
       {"--upstream-timeout-ms", 1, 86400000, offsetof(pier_config, llm.total_timeout_ms)},
       {"--upstream-retry-base-ms", 1, 600000, offsetof(pier_config, llm.retry_base_ms)},
       {"--sse-keepalive-ms", 10, 3600000, offsetof(pier_config, sse_keepalive_ms)},
+      {"--run-sync-timeout-ms", 10, 86400000, offsetof(pier_config, run_sync_timeout_ms)},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
     if (strcmp(flag, nums[i].flag) != 0) continue;
     if (parse_num(flag, v, nums[i].lo, nums[i].hi, &n, err, errlen)) return PIER_EINVAL;
     *(uint64_t *)((char *)cfg + nums[i].off) = n;
+    return 0;
+  }
+  if (strcmp(flag, "--max-concurrent-runs") == 0) {
+    if (parse_num(flag, v, 1, 100000, &n, err, errlen)) return PIER_EINVAL;
+    cfg->max_concurrent_runs = (int)n;
     return 0;
   }
   if (strcmp(flag, "--upstream-retries") == 0) {
@@ -136,13 +144,16 @@ static const struct {
     {"PIER_UPSTREAM_RETRIES", "--upstream-retries"},
     {"PIER_UPSTREAM_RETRY_BASE_MS", "--upstream-retry-base-ms"},
     {"PIER_SSE_KEEPALIVE_MS", "--sse-keepalive-ms"},
+    {"PIER_RUN_SYNC_TIMEOUT_MS", "--run-sync-timeout-ms"},
+    {"PIER_MAX_CONCURRENT_RUNS", "--max-concurrent-runs"},
 };
 
 static bool known_flag(const char *flag) {
   static const char *flags[] = {"--listen", "--data-dir", "--threads", "--log-level", "--max-body-bytes",
                                 "--request-timeout-ms", "--upstream-connect-timeout-ms", "--upstream-ttfb-timeout-ms",
                                 "--upstream-idle-timeout-ms", "--upstream-timeout-ms", "--upstream-retries",
-                                "--upstream-retry-base-ms", "--sse-keepalive-ms", NULL};
+                                "--upstream-retry-base-ms", "--sse-keepalive-ms", "--run-sync-timeout-ms",
+                                "--max-concurrent-runs", NULL};
   for (int i = 0; flags[i]; i++)
     if (strcmp(flag, flags[i]) == 0) return true;
   return false;
@@ -160,6 +171,8 @@ int pier_config_parse(pier_config *cfg, int argc, char **argv, char *err, size_t
   cfg->request_timeout_ms = PIER_HTTP_REQUEST_TIMEOUT_MS_DEFAULT;
   pier_llm_limits_default(&cfg->llm);
   cfg->sse_keepalive_ms = 15000;
+  cfg->run_sync_timeout_ms = 90000;
+  cfg->max_concurrent_runs = 64;
   for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++) {
     const char *v = getenv(twins[i].env);
     if (v && *v && apply(cfg, twins[i].flag, v, err, errlen) != 0) {

@@ -27,6 +27,9 @@ static const pier_http_route routes[] = {
     {PIER_HTTP_PUT, "/api/v1/tasks/{c}/{t}", pier_h_task_update, PIER_ROUTE_SCOPED},
     {PIER_HTTP_DELETE, "/api/v1/tasks/{c}/{t}", pier_h_task_delete, PIER_ROUTE_SCOPED},
 
+    {PIER_HTTP_POST, "/api/v1/run/{c}/{t}", pier_h_run, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_POST, "/api/v1/run-sync/{c}/{t}", pier_h_run_sync, PIER_ROUTE_SCOPED},
+
     {PIER_HTTP_POST, "/v1/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
     {PIER_HTTP_POST, "/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
     {PIER_HTTP_POST, "/v1/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI},

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "api/app.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -77,13 +78,19 @@ static int on_loop_start(pier_http_loop *l) {
     free(lc);
     return rc;
   }
+  lc->ex = (pier_executor){.loop = pier_http_loop_uv(l), .mailbox = pier_http_loop_mailbox(l), .up = lc->up,
+                           .index = pier_http_loop_index(l)};
   pier_http_loop_set_data(l, lc);
+  pier_app *app = pier_http_loop_app(l);
+  pier_engine_add_executor(app->engine, &lc->ex);
   return 0;
 }
 
 static void on_loop_stop(pier_http_loop *l) {
   pier_loop_ctx *lc = pier_http_loop_data(l);
   if (!lc) return;
+  pier_app *app = pier_http_loop_app(l);
+  pier_engine_remove_executor(app->engine, &lc->ex);
   pier_upstream_destroy(lc->up);
   free(lc);
   pier_http_loop_set_data(l, NULL);
@@ -149,7 +156,11 @@ static int run(pier_app *app) {
   bool v6 = strchr(h, ':') != NULL;
   printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", pier_http_server_port(app->http));
   fflush(stdout);
-  if ((rc = pier_http_server_start(app->http)) == 0) uv_run(main_loop, UV_RUN_DEFAULT);
+  if ((rc = pier_http_server_start(app->http)) == 0) {
+    if (pier_engine_resume(app->engine) != 0) PIER_LOG(PIER_LOG_ERROR, "serve", "could not read unfinished runs");
+    uv_run(main_loop, UV_RUN_DEFAULT);
+  }
+  pier_engine_shutdown(app->engine);
   pier_http_server_stop(app->http);
   pier_http_server_destroy(app->http);
   return rc;
@@ -190,7 +201,12 @@ int pier_serve_main(int argc, char **argv) {
   }
   if ((rc = pier_catalog_create(&app.catalog)) == 0) rc = pier_catalog_load(app.catalog, app.store);
   if (rc) PIER_LOG(PIER_LOG_ERROR, "serve", "cannot load collections and keys: %s", pier_strerror(rc));
+  pier_engine_config ec = {.data_dir = app.cfg.data_dir, .master_key = app.master_key, .server_env = app.server_env,
+                           .llm = app.cfg.llm, .max_concurrent_runs = app.cfg.max_concurrent_runs,
+                           .webhook_retries = 5, .webhook_retry_base_ms = 1000};
+  if (!rc) rc = pier_engine_create(app.store, &ec, pier_api_env_load_for_engine, &app, &app.engine);
   if (!rc) rc = run(&app);
+  pier_engine_destroy(app.engine);
   pier_store_close(app.store);
   pier_catalog_destroy(app.catalog);
   cJSON_Delete(app.server_env);

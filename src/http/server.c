@@ -151,6 +151,7 @@ static void loop_main(void *arg) {
   if (uv_tcp_init(uv, &l->listener) || uv_tcp_open(&l->listener, l->listen_fd) ||
       uv_listen((uv_stream_t *)&l->listener, 1024, on_connection)) {
     PIER_LOG(PIER_LOG_ERROR, "http", "loop %d: cannot listen", l->index);
+    uv_sem_post(&l->srv->ready);
     return;
   }
   l->listen_fd = -1; /* owned by the handle now */
@@ -159,6 +160,7 @@ static void loop_main(void *arg) {
   if (l->srv->cfg.on_loop_start && l->srv->cfg.on_loop_start(l) != 0) {
     PIER_LOG(PIER_LOG_ERROR, "http", "loop %d: start hook failed", l->index);
   }
+  uv_sem_post(&l->srv->ready);
   uv_run(uv, UV_RUN_DEFAULT);
   uv_loop_close(uv);
 }
@@ -173,11 +175,14 @@ int pier_http_server_start(pier_http_server *s) {
     uv_timer_init(&l->uv, &l->grace_timer);
     l->grace_timer.data = l;
   }
-  for (int i = 0; i < s->nloops; i++) {
-    if (uv_thread_create(&s->loops[i].thread, loop_main, &s->loops[i])) return PIER_EIO;
-  }
+  if (uv_sem_init(&s->ready, 0)) return PIER_EIO;
+  int n = 0;
+  for (int i = 0; i < s->nloops; i++, n++)
+    if (uv_thread_create(&s->loops[i].thread, loop_main, &s->loops[i])) break;
+  for (int i = 0; i < n; i++) uv_sem_wait(&s->ready); /* every loop is set up before we return */
+  uv_sem_destroy(&s->ready);
   s->started = true;
-  return 0;
+  return n == s->nloops ? 0 : PIER_EIO;
 }
 
 void pier_http_server_stop(pier_http_server *s) {

@@ -14,6 +14,7 @@ struct pier_http_server {
   pier_http_loop *loops;
   atomic_uint_fast64_t next_req_id;
   bool started;
+  uv_sem_t ready; /* each loop posts once it is set up */
 };
 
 struct pier_http_loop {

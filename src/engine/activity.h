@@ -1,0 +1,76 @@
+/* activity.h — the contract of a workflow activity (one file each under
+ * src/engine/activities/). start() begins the step and returns; the activity
+ * ends it exactly once with pier_step_done or pier_step_fail, possibly later
+ * from a callback on the same loop. cancel() aborts in-flight work; the engine
+ * then ends the step itself and the activity must not touch it again. */
+#ifndef PIER_ENGINE_ACTIVITY_H
+#define PIER_ENGINE_ACTIVITY_H
+
+#include <cjson/cJSON.h>
+
+#include "engine/engine.h"
+#include "llm/call.h"
+
+typedef struct pier_step pier_step;
+
+typedef struct pier_activity {
+  const char *name;
+  const char *category;
+  const char *description;
+  const char *params_json; /* JSON object describing the parameters (step-templates) */
+  void (*start)(pier_step *s);
+  void (*cancel)(pier_step *s); /* may be NULL when start always ends synchronously */
+} pier_activity;
+
+const pier_activity *pier_activity_find(const char *name);
+const pier_activity *const *pier_activity_all(void); /* NULL-terminated */
+
+/* ---- the step, for activities --------------------------------------------- */
+
+const cJSON *pier_step_inputs(const pier_step *s);   /* resolved config (incl. "activity") */
+cJSON *pier_step_outputs(pier_step *s);              /* fill this object */
+const char *pier_step_name(const pier_step *s);
+const char *pier_step_run_id(const pier_step *s);
+const char *pier_step_collection(const pier_step *s);
+int64_t pier_step_collection_id(const pier_step *s);
+const char *pier_step_task(const pier_step *s);
+const cJSON *pier_step_env(const pier_step *s);      /* collection env + secret_params */
+const cJSON *pier_step_server_env(const pier_step *s);
+pier_executor *pier_step_executor(pier_step *s);
+pier_engine *pier_step_engine(pier_step *s);
+const pier_llm_limits *pier_step_limits(const pier_step *s);
+const char *pier_step_data_dir(const pier_step *s);
+void *pier_step_state(pier_step *s);
+void pier_step_set_state(pier_step *s, void *state);
+bool pier_step_cancelled(const pier_step *s);
+
+/* Tokens and cost of one model call (cost from the price table). */
+void pier_step_add_usage(pier_step *s, const char *model, const pier_usage *u);
+/* Record one model attempt (fallbacks) in the step's `attempts`. */
+void pier_step_add_attempt(pier_step *s, const char *model, bool ok, const char *error);
+/* conditional_branch: continue at this (later) step; steps skipped get "skipped". */
+int pier_step_goto(pier_step *s, const char *step_name) PIER_WUR;
+
+void pier_step_done(pier_step *s);
+void pier_step_fail(pier_step *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Helpers shared by the litellm_* activities (llmstep.c). */
+typedef void (*pier_step_chat_cb)(pier_step *s, void *arg, const pier_chat_result *res, const cJSON *completion);
+/* Run one chat completion for the step: routing with model/model_provider,
+ * fallbacks from the step's `fallbacks`, usage/cost/attempts recorded. req is
+ * taken. cb gets the OpenAI chat.completion (NULL on error). */
+int pier_step_chat(pier_step *s, cJSON *req, pier_step_chat_cb cb, void *arg) PIER_WUR;
+/* Same for /v1/embeddings requests: cb gets the OpenAI list object. */
+typedef void (*pier_step_embed_cb)(pier_step *s, void *arg, bool ok, const char *error, const cJSON *result);
+int pier_step_embed(pier_step *s, cJSON *req, pier_step_embed_cb cb, void *arg) PIER_WUR;
+/* Read a stored file (storage path) off the loop; cb on the loop. */
+typedef void (*pier_step_file_cb)(pier_step *s, void *arg, int rc, pier_slice bytes, const char *content_type);
+int pier_step_read_file(pier_step *s, const char *storage_path, size_t max_bytes, pier_step_file_cb cb,
+                        void *arg) PIER_WUR;
+/* Start a child run of another task in the same collection and get its final
+ * trajectory (cb on the loop; doc NULL on failure with error set). */
+typedef void (*pier_step_child_cb)(pier_step *s, void *arg, const char *run_id, const cJSON *doc, const char *error);
+int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params, pier_step_child_cb cb,
+                        void *arg) PIER_WUR;
+
+#endif
