@@ -66,6 +66,16 @@ void pier_h_key_update(pier_http_req *req);
 void pier_h_key_delete(pier_http_req *req);
 
 void pier_h_run(pier_http_req *req);
+void pier_h_trajectory_get(pier_http_req *req);
+void pier_h_trajectories_list(pier_http_req *req);
+void pier_h_trajectory_stats(pier_http_req *req);
+void pier_h_trajectory_label(pier_http_req *req);
+void pier_h_trajectory_statuses(pier_http_req *req);
+void pier_h_trajectory_events(pier_http_req *req);
+void pier_h_file_get(pier_http_req *req);
+void pier_h_files_list(pier_http_req *req);
+void pier_h_step_templates(pier_http_req *req);
+void pier_h_step_template(pier_http_req *req);
 void pier_h_run_sync(pier_http_req *req);
 
 /* Shared JSON shapes. */

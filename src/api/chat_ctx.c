@@ -111,6 +111,7 @@ pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body) {
     pier_api_error(req, 500, NULL, "out of memory");
     return NULL;
   }
+  x->on_finish = pier_chat_record;
   x->begun = true;
   return x;
 }

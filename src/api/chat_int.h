@@ -48,6 +48,9 @@ int pier_chat_ctx_reset_writers(pier_chat_ctx *x, const char *model) PIER_WUR;
  * token the one named in jetty.collection. false = answered. */
 bool pier_openai_collection(pier_http_req *req, const cJSON *body, pier_collection *out);
 
+/* Record the call as a trajectory (chat_record.c); queued, never waited for. */
+void pier_chat_record(pier_chat_ctx *x, const pier_chat_result *res);
+
 void pier_h_chat_completions(pier_http_req *req);
 void pier_h_embeddings(pier_http_req *req);
 void pier_h_models(pier_http_req *req);

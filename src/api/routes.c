@@ -30,6 +30,18 @@ static const pier_http_route routes[] = {
     {PIER_HTTP_POST, "/api/v1/run/{c}/{t}", pier_h_run, PIER_ROUTE_SCOPED},
     {PIER_HTTP_POST, "/api/v1/run-sync/{c}/{t}", pier_h_run_sync, PIER_ROUTE_SCOPED},
 
+    {PIER_HTTP_GET, "/api/v1/db/trajectory/{c}/{t}/{id}/events", pier_h_trajectory_events, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/db/trajectory/{c}/{t}/{id}", pier_h_trajectory_get, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/trajectory/{c}/{t}/{id}", pier_h_trajectory_get, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/db/trajectories/{c}/{t}", pier_h_trajectories_list, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/db/stats/{c}/{t}", pier_h_trajectory_stats, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_POST, "/api/v1/trajectory/{c}/{t}/statuses", pier_h_trajectory_statuses, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_POST, "/api/v1/trajectory/{c}/{t}/{id}/labels", pier_h_trajectory_label, PIER_ROUTE_SCOPED},
+    {PIER_HTTP_GET, "/api/v1/file/{path*}", pier_h_file_get, 0},
+    {PIER_HTTP_GET, "/api/v1/list-files", pier_h_files_list, 0},
+    {PIER_HTTP_GET, "/api/v1/step-templates", pier_h_step_templates, PIER_ROUTE_PUBLIC},
+    {PIER_HTTP_GET, "/api/v1/step-templates/{activity}", pier_h_step_template, PIER_ROUTE_PUBLIC},
+
     {PIER_HTTP_POST, "/v1/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
     {PIER_HTTP_POST, "/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
     {PIER_HTTP_POST, "/v1/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI},

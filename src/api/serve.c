@@ -91,6 +91,11 @@ static void on_loop_stop(pier_http_loop *l) {
   if (!lc) return;
   pier_app *app = pier_http_loop_app(l);
   pier_engine_remove_executor(app->engine, &lc->ex);
+}
+
+static void on_loop_close(pier_http_loop *l) {
+  pier_loop_ctx *lc = pier_http_loop_data(l);
+  if (!lc) return;
   pier_upstream_destroy(lc->up);
   free(lc);
   pier_http_loop_set_data(l, NULL);
@@ -137,6 +142,7 @@ static int run(pier_app *app) {
       .on_request = pier_api_on_request,
       .on_loop_start = on_loop_start,
       .on_loop_stop = on_loop_stop,
+      .on_loop_close = on_loop_close,
   };
   int rc = pier_http_server_create(&hc, &app->http);
   if (rc) {

@@ -17,6 +17,7 @@ static void drain(uv_async_t *a) {
 
 int pier_mailbox_init(pier_mailbox *mb, uv_loop_t *loop) {
   mb->head = mb->tail = NULL;
+  mb->promised = 0;
   if (pthread_mutex_init(&mb->lock, NULL)) return PIER_ENOMEM;
   if (uv_async_init(loop, &mb->async, drain)) return PIER_EIO;
   mb->async.data = mb;
@@ -38,4 +39,23 @@ void pier_mailbox_post(pier_mailbox *mb, pier_mail *m, pier_mail_fn fn, void *ar
   mb->tail = m;
   pthread_mutex_unlock(&mb->lock);
   uv_async_send(&mb->async);
+}
+
+void pier_mailbox_hold(pier_mailbox *mb) {
+  pthread_mutex_lock(&mb->lock);
+  mb->promised++;
+  pthread_mutex_unlock(&mb->lock);
+}
+
+void pier_mailbox_release(pier_mailbox *mb) {
+  pthread_mutex_lock(&mb->lock);
+  mb->promised--;
+  pthread_mutex_unlock(&mb->lock);
+}
+
+int pier_mailbox_promised(pier_mailbox *mb) {
+  pthread_mutex_lock(&mb->lock);
+  int n = mb->promised;
+  pthread_mutex_unlock(&mb->lock);
+  return n;
 }

@@ -21,6 +21,7 @@ typedef struct pier_mailbox {
   uv_async_t async;
   pthread_mutex_t lock;
   pier_mail *head, *tail;
+  int promised; /* mail announced with _hold and not yet delivered */
 } pier_mailbox;
 
 /* Must be called on the loop's thread. */
@@ -30,5 +31,11 @@ void pier_mailbox_close(pier_mailbox *mb);
 /* Any thread. `m` is caller-owned storage that must live until fn runs (embed it
  * in the job). */
 void pier_mailbox_post(pier_mailbox *mb, pier_mail *m, pier_mail_fn fn, void *arg);
+/* Announce mail that will come later (e.g. a store job's completion): the
+ * owner does not close the mailbox while promises are outstanding. _release
+ * once the promised mail has been handled (or will never come). Any thread. */
+void pier_mailbox_hold(pier_mailbox *mb);
+void pier_mailbox_release(pier_mailbox *mb);
+int pier_mailbox_promised(pier_mailbox *mb);
 
 #endif

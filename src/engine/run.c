@@ -396,7 +396,7 @@ static void after_final_save(pier_run *r, int rc) {
   PIER_LOG(PIER_LOG_INFO, "engine", "run=%s %s/%s %s in %.3f s", r->id, r->collection, r->task,
            pier_json_str(r->doc, "status"), (double)(pier_now_us() - r->created_us) / 1e6);
   pier_run_end_watchers(r);
-  if (r->webhook_url) pier_webhook_send(r);
+  if (r->webhook_url && !r->paused) pier_webhook_send(r);
   pier_engine_forget(r->e, r);
 }
 

@@ -112,9 +112,23 @@ static void on_connection(uv_stream_t *server, int status) {
   pier_http_conn_accept(l);
 }
 
+static void loop_finish(pier_http_loop *l);
+
+static void on_drain_check(uv_timer_t *t) { loop_finish(t->data); }
+
+/* Last connection gone: app stop hook, then wait for promised mail (store
+ * completions), then close. */
 static void loop_finish(pier_http_loop *l) {
   if (!l->stopping || l->nconns > 0) return;
-  if (l->srv->cfg.on_loop_stop) l->srv->cfg.on_loop_stop(l);
+  if (!l->stop_hook_done) {
+    l->stop_hook_done = true;
+    if (l->srv->cfg.on_loop_stop) l->srv->cfg.on_loop_stop(l);
+  }
+  if (pier_mailbox_promised(&l->mailbox) > 0) {
+    uv_timer_start(&l->grace_timer, on_drain_check, 2, 0);
+    return;
+  }
+  if (l->srv->cfg.on_loop_close) l->srv->cfg.on_loop_close(l);
   pier_mailbox_close(&l->mailbox);
   uv_close((uv_handle_t *)&l->stop_async, NULL);
   uv_close((uv_handle_t *)&l->grace_timer, NULL);
@@ -122,6 +136,10 @@ static void loop_finish(pier_http_loop *l) {
 
 static void on_grace(uv_timer_t *t) {
   pier_http_loop *l = t->data;
+  if (l->stop_hook_done) { /* draining promised mail */
+    loop_finish(l);
+    return;
+  }
   PIER_LOG(PIER_LOG_WARN, "http", "loop %d: shutdown grace over, closing %d connection(s)", l->index, l->nconns);
   for (pier_http_conn *c = l->conns; c; c = c->next) pier_http_conn_close(c);
 }

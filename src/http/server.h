@@ -72,9 +72,13 @@ typedef struct pier_http_config {
   void *app;
   /* Called on the loop thread once per complete request. */
   void (*on_request)(pier_http_req *req);
-  /* Per-loop set-up/tear-down on the loop's own thread (e.g. libcurl multi). */
+  /* Per-loop set-up/tear-down on the loop's own thread (e.g. libcurl multi).
+   * on_loop_stop runs when the last connection is gone; the loop then keeps
+   * running until every mail promised to its mailbox has arrived, and calls
+   * on_loop_close just before it closes its handles. */
   int (*on_loop_start)(pier_http_loop *loop);
   void (*on_loop_stop)(pier_http_loop *loop);
+  void (*on_loop_close)(pier_http_loop *loop);
 } pier_http_config;
 
 /* Bind the listeners (so the real port is known) but do not run yet. */

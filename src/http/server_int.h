@@ -28,6 +28,7 @@ struct pier_http_loop {
   uv_timer_t grace_timer;
   pier_mailbox mailbox;
   bool stopping;
+  bool stop_hook_done;
   bool listener_open;
   void *data;
   pier_http_conn *conns; /* doubly linked list of live connections */

@@ -65,6 +65,14 @@ static const char *migrations[] = {
     " content_type TEXT NOT NULL,"
     " size INTEGER NOT NULL,"
     " created_us INTEGER NOT NULL);",
+    /* v3: labels, kept apart from the document a running run rewrites */
+    "CREATE TABLE labels("
+    " trajectory_id TEXT NOT NULL REFERENCES trajectories(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " author TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL);"
+    "CREATE INDEX labels_trajectory ON labels(trajectory_id, created_us);",
 };
 
 static void db_close(pier_db *base) {
@@ -231,6 +239,8 @@ const pier_store_ops pier_store_sqlite_ops = {
     .traj_list = pier_sqlite_traj_list,
     .traj_unfinished = pier_sqlite_traj_unfinished,
     .traj_stats = pier_sqlite_traj_stats,
+    .label_add = pier_sqlite_label_add,
+    .label_list = pier_sqlite_label_list,
     .file_put = pier_sqlite_file_put,
     .file_get = pier_sqlite_file_get,
     .file_list = pier_sqlite_file_list,

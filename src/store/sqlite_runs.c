@@ -209,3 +209,41 @@ int pier_sqlite_file_list(pier_db *db, pier_arena *a, pier_slice prefix, int64_t
   *n = k;
   return 0;
 }
+
+int pier_sqlite_label_add(pier_db *db, const char *traj_id, const pier_label *l) {
+  static const char sql[] = "INSERT INTO labels(trajectory_id, key, value, author, created_us) VALUES(?1, ?2, ?3, ?4, ?5)";
+  sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
+  if (!st) return PIER_EDB;
+  sqlite3_bind_text(st, 1, traj_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, l->key, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, l->value, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, l->author, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 5, l->created_us);
+  return pier_sqlite_done(DB(db), st);
+}
+
+int pier_sqlite_label_list(pier_db *db, pier_arena *a, const char *traj_id, pier_label **out, size_t *n) {
+  static const char sql[] = "SELECT key, value, author, created_us FROM labels WHERE trajectory_id = ?1 "
+                            "ORDER BY created_us, rowid";
+  sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
+  if (!st) return PIER_EDB;
+  sqlite3_bind_text(st, 1, traj_id, -1, SQLITE_TRANSIENT);
+  size_t cap = 0, k = 0;
+  pier_label *arr = NULL;
+  int rc = 0;
+  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) {
+      rc = PIER_ENOMEM;
+      break;
+    }
+    pier_label *l = &arr[k++];
+    l->key = pier_sqlite_text(a, st, 0);
+    l->value = pier_sqlite_text(a, st, 1);
+    l->author = pier_sqlite_text(a, st, 2);
+    l->created_us = sqlite3_column_int64(st, 3);
+  }
+  sqlite3_reset(st);
+  *out = arr;
+  *n = k;
+  return rc;
+}

@@ -49,8 +49,10 @@ struct pier_store {
 
 static void deliver(void *arg) {
   job *j = arg;
-  j->done(j->arg, j->rc);
+  pier_mailbox *mb = j->mb;
+  if (j->done) j->done(j->arg, j->rc);
   free(j);
+  pier_mailbox_release(mb);
 }
 
 static void complete(pier_store *s, job *j) {
@@ -217,8 +219,12 @@ int pier_store_submit(pier_store *s, int kind, pier_mailbox *mb, pier_store_work
   j->work = work;
   j->done = done;
   j->arg = arg;
+  if (mb) pier_mailbox_hold(mb); /* the loop stays open for this completion */
   int rc = enqueue(s, kind, j);
-  if (rc) free(j);
+  if (rc) {
+    if (mb) pier_mailbox_release(mb);
+    free(j);
+  }
   return rc;
 }
 

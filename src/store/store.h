@@ -83,6 +83,11 @@ typedef struct pier_file_rec {
   int64_t created_us;
 } pier_file_rec;
 
+typedef struct pier_label {
+  const char *key, *value, *author;
+  int64_t created_us;
+} pier_label;
+
 /* ---- backend ops ------------------------------------------------------------ */
 
 typedef struct pier_store_ops {
@@ -125,6 +130,9 @@ typedef struct pier_store_ops {
                    pier_traj **out, size_t *n, int64_t *total);
   int (*traj_unfinished)(pier_db *db, pier_arena *a, pier_traj **out, size_t *n); /* pending + running, oldest first */
   int (*traj_stats)(pier_db *db, int64_t collection_id, pier_slice task, pier_traj_stats *out);
+
+  int (*label_add)(pier_db *db, const char *traj_id, const pier_label *l);
+  int (*label_list)(pier_db *db, pier_arena *a, const char *traj_id, pier_label **out, size_t *n);
 
   int (*file_put)(pier_db *db, const pier_file_rec *f);
   int (*file_get)(pier_db *db, pier_arena *a, pier_slice path, pier_file_rec *out);

@@ -1,9 +1,16 @@
-/* common.c — request building and output writing shared by litellm_*. */
+/* common.c — request building and output writing shared by litellm_*, input
+ * knobs, image data URLs and the bounded fan-out (see common.h). */
 #include "engine/activities/common.h"
 
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/json.h"
+#include "engine/engine_int.h" /* pier_act_raw_config only */
 
 static const char *passthrough[] = {"temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
                                     "response_format", "tools", "tool_choice", "parallel_tool_calls", "seed",
@@ -75,4 +82,163 @@ void pier_act_put_completion(pier_step *s, const cJSON *completion, const pier_c
   if (model) cJSON_AddStringToObject(out, "model", model);
   const cJSON *usage = cJSON_GetObjectItemCaseSensitive(completion, "usage");
   if (usage) cJSON_AddItemToObject(out, "usage", cJSON_Duplicate(usage, 1));
+}
+
+/* ---- inputs ------------------------------------------------------------------------- */
+
+int pier_act_int(const cJSON *in, const char *key, int def, int min, int max, int cap, int *out, char *err,
+                 size_t errlen) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, key);
+  double d = def;
+  bool ok = true;
+  if (!v || cJSON_IsNull(v)) {
+    *out = def;
+    return 0;
+  }
+  if (cJSON_IsNumber(v)) {
+    d = v->valuedouble;
+  } else if (cJSON_IsString(v)) {
+    unsigned long long u;
+    pier_slice t = pier_slice_trim(pier_slice_from(v->valuestring));
+    bool neg = t.len && t.ptr[0] == '-';
+    if (neg) t = pier_slice_make(t.ptr + 1, t.len - 1);
+    ok = pier_slice_to_u64(t, &u) == 0 && u <= (unsigned long long)INT32_MAX;
+    d = ok ? (neg ? -(double)u : (double)u) : 0;
+  } else {
+    ok = false;
+  }
+  if (!ok || d != (double)(long long)d || d < min || d > max) {
+    char got[64];
+    if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%g", v->valuedouble);
+    else if (cJSON_IsString(v)) snprintf(got, sizeof got, "\"%.40s\"", v->valuestring);
+    else snprintf(got, sizeof got, "%s", pier_json_type_name(v));
+    snprintf(err, errlen, "%s must be an integer from %d to %d (got %s)", key, min, max, got);
+    return PIER_EINVAL;
+  }
+  *out = (int)d;
+  if (cap > 0 && *out > cap) *out = cap;
+  return 0;
+}
+
+int pier_act_bool(const cJSON *in, const char *key, bool def, bool *out, char *err, size_t errlen) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, key);
+  *out = def;
+  if (!v || cJSON_IsNull(v)) return 0;
+  if (cJSON_IsBool(v)) {
+    *out = cJSON_IsTrue(v);
+    return 0;
+  }
+  if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) {
+    *out = v->valuedouble == 1;
+    return 0;
+  }
+  static const char *yes[] = {"true", "yes", "1"}, *no[] = {"false", "no", "0"};
+  pier_slice t = cJSON_IsString(v) ? pier_slice_trim(pier_slice_from(v->valuestring)) : PIER_SLICE_NULL;
+  for (int i = 0; t.ptr && i < 3; i++) {
+    if (pier_slice_ieq_cstr(t, yes[i])) return (*out = true), 0;
+    if (pier_slice_ieq_cstr(t, no[i])) return (*out = false), 0;
+  }
+  snprintf(err, errlen, "%s must be true or false (got %s)", key, pier_json_type_name(v));
+  return PIER_EINVAL;
+}
+
+const cJSON *pier_act_first(const cJSON *in, const char *const *keys, const char **which) {
+  for (int i = 0; keys[i]; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, keys[i]);
+    if (v && !cJSON_IsNull(v)) {
+      if (which) *which = keys[i];
+      return v;
+    }
+  }
+  if (which) *which = keys[0];
+  return NULL;
+}
+
+const char *pier_act_str(const cJSON *in, const char *key) {
+  const char *v = pier_json_str(in, key);
+  return v && v[0] ? v : NULL;
+}
+
+/* The engine keeps the config as written in the trajectory's step record
+ * ("config", set before start()). There is no accessor for it in activity.h
+ * yet, so this one place reads the run document directly; replace the body
+ * with pier_step_config(s) once the engine exports one. */
+const cJSON *pier_act_raw_config(pier_step *s) {
+  const cJSON *steps = cJSON_GetObjectItemCaseSensitive(s->run->doc, "steps");
+  return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(steps, pier_step_name(s)), "config");
+}
+
+/* ---- images ------------------------------------------------------------------------- */
+
+bool pier_act_image_name(const char *path) {
+  static const char *ext[] = {".png", ".jpg", ".jpeg", ".gif", ".webp", NULL};
+  const char *dot = path ? strrchr(path, '.') : NULL;
+  for (int i = 0; dot && ext[i]; i++)
+    if (strcasecmp(dot, ext[i]) == 0) return true;
+  return false;
+}
+
+static const char *sniff_image(pier_slice b) {
+  const unsigned char *p = (const unsigned char *)b.ptr;
+  if (b.len >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) return "image/png";
+  if (b.len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return "image/jpeg";
+  if (b.len >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0)) return "image/gif";
+  if (b.len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) return "image/webp";
+  return NULL;
+}
+
+char *pier_act_image_data_url(pier_slice bytes, const char *content_type, char *err, size_t errlen) {
+  const char *type = sniff_image(bytes);
+  if (!type && content_type && strncmp(content_type, "image/", 6) == 0) type = content_type;
+  if (!type) {
+    snprintf(err, errlen, "is not an image (%s); give a .png, .jpg, .gif or .webp file",
+             content_type ? content_type : "unknown type");
+    return NULL;
+  }
+  if (bytes.len == 0) {
+    snprintf(err, errlen, "is empty");
+    return NULL;
+  }
+  size_t head = strlen("data:;base64,") + strlen(type);
+  size_t b64 = sodium_base64_encoded_len(bytes.len, sodium_base64_VARIANT_ORIGINAL);
+  char *s = malloc(head + b64);
+  if (!s) {
+    snprintf(err, errlen, "could not be encoded (out of memory)");
+    return NULL;
+  }
+  snprintf(s, head + 1, "data:%s;base64,", type);
+  sodium_bin2base64(s + head, b64, (const unsigned char *)bytes.ptr, bytes.len, sodium_base64_VARIANT_ORIGINAL);
+  return s;
+}
+
+void pier_act_read_error(pier_step *s, int rc, const char *what, const char *path, char *err, size_t errlen) {
+  const char *col = pier_step_collection(s);
+  if (rc == PIER_EINVAL)
+    snprintf(err, errlen,
+             "%s \"%.300s\" is not a storage path of collection \"%s\" (expected \"%s/...\", e.g. the value of "
+             "init_params.file_paths[0])%s",
+             what, path, col, col,
+             strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0 ? "; for a URL use image_url" : "");
+  else if (rc == PIER_ENOTFOUND)
+    snprintf(err, errlen, "%s \"%.300s\" was not found in storage; upload it with the run (multipart files) and "
+             "pass init_params.file_paths[...]", what, path);
+  else if (rc == PIER_ETOOBIG)
+    snprintf(err, errlen, "%s \"%.300s\" is larger than 3.75 MB (the per-image limit); resize or recompress it",
+             what, path);
+  else
+    snprintf(err, errlen, "%s \"%.300s\" could not be read: %s", what, path, pier_strerror(rc));
+}
+
+/* ---- bounded fan-out ---------------------------------------------------------------- */
+
+bool pier_act_fan_next(pier_act_fan *f, pier_step *s) {
+  if (f->pumping) return false; /* a completion from inside launch: the loop below goes on */
+  f->pumping = true;
+  while (!f->abort && f->next < f->n && f->running < f->max) {
+    int i = f->next++;
+    f->running++;
+    if (f->launch(s, i) != 0) f->running--;
+  }
+  f->pumping = false;
+  return f->abort || (f->running == 0 && f->next == f->n);
 }
