@@ -17,6 +17,8 @@ enum {
   PIER_ROUTE_ADMIN = 1u << 1,  /* admin token only */
   PIER_ROUTE_SCOPED = 1u << 2, /* params[0] is a collection name the token must own */
   PIER_ROUTE_OPENAI = 1u << 3, /* errors are OpenAI-shaped: {"error": {...}} */
+  PIER_ROUTE_ANTHROPIC = 1u << 4, /* errors are Anthropic-shaped: {"type":"error","error":{...}} */
+  PIER_ROUTE_MODEL = 1u << 5,  /* a model endpoint: run tokens are accepted here (only here) */
 };
 
 /* Answer with an error in the route's dialect: {"detail": "..."} for the Jetty

@@ -51,6 +51,9 @@ typedef struct pier_app {
 /* Authentication result attached to req->auth. */
 typedef struct pier_auth {
   bool is_admin;
+  bool is_run_token;        /* a runbook step's token: model endpoints only */
+  char token_hash[65];      /* run tokens: for metering */
+  const char *provider;     /* run tokens: the step's model_provider, or NULL */
   int64_t key_id;
   int64_t collection_id;    /* 0 for the admin token */
   const char *collection;   /* name, in the request arena; NULL for admin */

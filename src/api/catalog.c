@@ -10,6 +10,7 @@
 
 #include "base/limits.h"
 #include "base/map.h"
+#include "base/util.h"
 
 typedef struct coll_entry {
   pier_collection c; /* name/description heap-owned */
@@ -24,6 +25,7 @@ typedef struct key_entry {
 
 struct pier_catalog {
   pthread_rwlock_t lock;
+  pier_map run_tokens; /* hash -> pier_run_token_info* (owner) */
   pier_map by_name; /* lowercase name -> coll_entry* (owner) */
   pier_map by_id;   /* "id" -> coll_entry* (borrowed) */
   pier_map keys;    /* hash -> key_entry* (owner) */
@@ -44,6 +46,7 @@ int pier_catalog_create(pier_catalog **out) {
   pier_map_init(&c->by_name);
   pier_map_init(&c->by_id);
   pier_map_init(&c->keys);
+  pier_map_init(&c->run_tokens);
   *out = c;
   return 0;
 }
@@ -53,6 +56,7 @@ void pier_catalog_destroy(pier_catalog *c) {
   pier_map_dispose(&c->by_id, NULL);
   pier_map_dispose(&c->by_name, free_coll);
   pier_map_dispose(&c->keys, free);
+  pier_map_dispose(&c->run_tokens, free);
   pthread_rwlock_destroy(&c->lock);
   free(c);
 }
@@ -178,6 +182,59 @@ void pier_catalog_key_remove(pier_catalog *c, int64_t id) {
   if (e) pier_map_del(&c->keys, pier_slice_make(e->hash, 64));
   pthread_rwlock_unlock(&c->lock);
   free(e);
+}
+
+int pier_catalog_run_token_issue(pier_catalog *c, int64_t collection_id, const char *run_id, const char *provider,
+                                 char token_out[64]) {
+  pier_run_token_info *t = calloc(1, sizeof *t);
+  if (!t) return PIER_ENOMEM;
+  t->collection_id = collection_id;
+  snprintf(t->run_id, sizeof t->run_id, "%s", run_id);
+  snprintf(t->provider, sizeof t->provider, "%s", provider ? provider : "");
+  size_t pl = strlen(PIER_RUN_TOKEN_PREFIX);
+  memcpy(token_out, PIER_RUN_TOKEN_PREFIX, pl);
+  pier_random_alnum(token_out + pl, 40);
+  char hash[65];
+  pier_sha256_hex(token_out, strlen(token_out), hash);
+  pthread_rwlock_wrlock(&c->lock);
+  int rc = pier_map_put(&c->run_tokens, pier_slice_make(hash, 64), t, NULL);
+  pthread_rwlock_unlock(&c->lock);
+  if (rc) free(t);
+  return rc;
+}
+
+bool pier_catalog_run_token_find(pier_catalog *c, const char hash_hex[65], pier_run_token_info *out) {
+  pthread_rwlock_rdlock(&c->lock);
+  pier_run_token_info *t = pier_map_get(&c->run_tokens, pier_slice_make(hash_hex, 64));
+  if (t && out) *out = *t;
+  pthread_rwlock_unlock(&c->lock);
+  return t != NULL;
+}
+
+void pier_catalog_run_token_meter(pier_catalog *c, const char hash_hex[65], const pier_usage *u, double cost_usd) {
+  pthread_rwlock_wrlock(&c->lock);
+  pier_run_token_info *t = pier_map_get(&c->run_tokens, pier_slice_make(hash_hex, 64));
+  if (t) {
+    t->usage.prompt_tokens += u->prompt_tokens;
+    t->usage.completion_tokens += u->completion_tokens;
+    t->usage.total_tokens += u->total_tokens ? u->total_tokens : u->prompt_tokens + u->completion_tokens;
+    t->usage.cache_read_tokens += u->cache_read_tokens;
+    t->usage.cache_creation_tokens += u->cache_creation_tokens;
+    t->cost_usd += cost_usd;
+    t->api_calls++;
+  }
+  pthread_rwlock_unlock(&c->lock);
+}
+
+bool pier_catalog_run_token_revoke(pier_catalog *c, const char *token, pier_run_token_info *out) {
+  char hash[65];
+  pier_sha256_hex(token, strlen(token), hash);
+  pthread_rwlock_wrlock(&c->lock);
+  pier_run_token_info *t = pier_map_del(&c->run_tokens, pier_slice_make(hash, 64));
+  pthread_rwlock_unlock(&c->lock);
+  if (t && out) *out = *t;
+  free(t);
+  return t != NULL;
 }
 
 cJSON *pier_catalog_env_get(pier_catalog *c, int64_t collection_id, uint64_t *gen) {

@@ -12,6 +12,7 @@
 #include "base/arena.h"
 #include "base/error.h"
 #include "base/slice.h"
+#include "llm/chat.h"
 #include "store/store.h"
 
 typedef struct pier_catalog pier_catalog;
@@ -38,6 +39,27 @@ bool pier_catalog_key_find(pier_catalog *c, const char hash_hex[65], pier_key_in
 int pier_catalog_key_put(pier_catalog *c, const char hash_hex[65], const pier_key_info *k) PIER_WUR;
 void pier_catalog_key_update(pier_catalog *c, int64_t id, bool is_active);
 void pier_catalog_key_remove(pier_catalog *c, int64_t id);
+
+/* Run tokens: short-lived tokens a runbook step hands to its agent. They live
+ * only in memory (a restart invalidates them), are accepted only on the model
+ * endpoints, and count the usage of every call made with them. */
+typedef struct pier_run_token_info {
+  int64_t collection_id;
+  char run_id[16];
+  char provider[32]; /* model_provider the step asked for, "" = route by model */
+  pier_usage usage;
+  double cost_usd;
+  int api_calls;
+} pier_run_token_info;
+
+#define PIER_RUN_TOKEN_PREFIX "pier_run_"
+/* token_out receives "pier_run_" + 40 of [a-z0-9] (and NUL). */
+int pier_catalog_run_token_issue(pier_catalog *c, int64_t collection_id, const char *run_id, const char *provider,
+                                 char token_out[64]) PIER_WUR;
+bool pier_catalog_run_token_find(pier_catalog *c, const char hash_hex[65], pier_run_token_info *out);
+void pier_catalog_run_token_meter(pier_catalog *c, const char hash_hex[65], const pier_usage *u, double cost_usd);
+/* Revoke; the final counts go to out (may be NULL). false if unknown. */
+bool pier_catalog_run_token_revoke(pier_catalog *c, const char *token, pier_run_token_info *out);
 
 /* Decrypted environment of a collection, as a JSON object {NAME: value}.
  * env_get returns a deep copy (caller deletes) or NULL when not cached; then

@@ -15,10 +15,13 @@ bool pier_openai_collection(pier_http_req *req, const cJSON *body, pier_collecti
     return false;
   }
   const char *name = cJSON_IsObject(jetty) ? pier_json_str(jetty, "collection") : NULL;
+  pier_slice hdr = pier_http_header_get(req, "x-pier-collection"); /* clients that cannot add body fields */
+  if (!name && hdr.len) name = pier_arena_strdup(&req->arena, hdr);
   if (!name) {
     if (a->is_admin) {
       pier_api_error(req, 400, NULL, "the admin token has no collection: add \"jetty\": {\"collection\": "
-                                     "\"<name>\"} to the request, or use a collection API key");
+                                     "\"<name>\"} to the request (or the header X-Pier-Collection), or use a "
+                                     "collection API key");
       return false;
     }
     name = a->collection;
@@ -48,7 +51,7 @@ static bool read_limits(pier_http_req *req, cJSON *body, pier_llm_limits *l) {
   return true;
 }
 
-pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body) {
+pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body, bool anthropic) {
   pier_chat_ctx *x = pier_arena_calloc(&req->arena, sizeof *x);
   if (!x) {
     pier_api_error(req, 500, NULL, "out of memory");
@@ -56,6 +59,7 @@ pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body) {
   }
   x->req = req;
   x->body = body;
+  x->anthropic = anthropic;
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
   if (!cJSON_IsString(model) || !model->valuestring[0]) {
     pier_api_error(req, 400, "invalid_request_error", "model is required: a string such as "
@@ -71,6 +75,7 @@ pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body) {
     return NULL;
   }
   x->model_provider = cJSON_IsString(mp) ? mp->valuestring : NULL;
+  if (!x->model_provider && AUTH(req)->is_run_token) x->model_provider = AUTH(req)->provider; /* the step's choice */
   if (cJSON_IsObject(jetty) && pier_json_bool(jetty, "runbook", false)) {
     pier_api_error(req, 501, "runbook_mode_unavailable",
                    "runbook mode (jetty.runbook: true) is not available on this server yet; send the request "
@@ -125,8 +130,16 @@ int pier_chat_ctx_reset_writers(pier_chat_ctx *x, const char *model) {
   meta.id = id;
   pier_openai_sse_dispose(&x->sse);
   pier_openai_agg_dispose(&x->agg);
+  pier_anthropic_sse_dispose(&x->asse);
+  pier_anthropic_agg_dispose(&x->aagg);
   memset(&x->sse, 0, sizeof x->sse);
   memset(&x->agg, 0, sizeof x->agg);
+  memset(&x->asse, 0, sizeof x->asse);
+  memset(&x->aagg, 0, sizeof x->aagg);
   pier_buf_reset(&x->out);
+  if (x->anthropic) {
+    pier_anthropic_meta am = {.model = model};
+    return x->stream ? pier_anthropic_sse_init(&x->asse, &am, &x->out) : pier_anthropic_agg_init(&x->aagg, &am);
+  }
   return x->stream ? pier_openai_sse_init(&x->sse, &meta, &x->out) : pier_openai_agg_init(&x->agg, &meta);
 }

@@ -4,6 +4,7 @@
 #define PIER_API_CHAT_INT_H
 
 #include "api/api.h"
+#include "llm/anthropic_map.h"
 #include "llm/call.h"
 #include "llm/openai_sse.h"
 #include "llm/route.h"
@@ -20,8 +21,12 @@ struct pier_chat_ctx {
   pier_llm_limits limits;
   pier_route route;
   pier_chat_call *call;
+  bool anthropic;           /* the client speaks the Anthropic Messages API (/v1/messages) */
+  cJSON *anthropic_body;    /* that request as sent (owned by the request arena) */
   pier_openai_sse sse;      /* stream */
   pier_openai_agg agg;      /* non-stream */
+  pier_anthropic_sse asse;  /* stream, Anthropic dialect */
+  pier_anthropic_agg aagg;  /* non-stream, Anthropic dialect */
   pier_buf out;             /* SSE bytes not yet written */
   uv_timer_t *ka;           /* keep-alive comments (heap: closed asynchronously) */
   uint64_t ka_ms, last_write_ms;
@@ -39,7 +44,7 @@ struct pier_chat_ctx {
 
 /* Validate the body, find the collection (collection key, or admin +
  * jetty.collection), set model/stream/limits and the writers. NULL = answered. */
-pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body);
+pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body, bool anthropic);
 void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res);
 /* (Re)initialise the SSE writer / aggregator for `model` (fallbacks). */
 int pier_chat_ctx_reset_writers(pier_chat_ctx *x, const char *model) PIER_WUR;
@@ -52,6 +57,10 @@ bool pier_openai_collection(pier_http_req *req, const cJSON *body, pier_collecti
 void pier_chat_record(pier_chat_ctx *x, const pier_chat_result *res);
 
 void pier_h_chat_completions(pier_http_req *req);
+void pier_h_messages(pier_http_req *req);
+void pier_h_count_tokens(pier_http_req *req);
+/* Shared by both dialects: start the call for the context (env loaded). */
+void pier_chat_begin(pier_chat_ctx *x);
 void pier_h_embeddings(pier_http_req *req);
 void pier_h_models(pier_http_req *req);
 

@@ -30,6 +30,8 @@ static void chat_cleanup(pier_chat_ctx *x) {
   }
   pier_openai_sse_dispose(&x->sse);
   pier_openai_agg_dispose(&x->agg);
+  pier_anthropic_sse_dispose(&x->asse);
+  pier_anthropic_agg_dispose(&x->aagg);
   pier_buf_dispose(&x->out);
   pier_route_dispose(&x->route);
   cJSON_Delete(x->env);
@@ -44,14 +46,20 @@ static void reply_buf(pier_chat_ctx *x, int status, const char *extra, pier_buf 
   pier_http_respond_buf(req, status, "application/json", extra, body);
 }
 
+/* The error body in the client's dialect. */
+static int error_body(pier_chat_ctx *x, pier_buf *b, const pier_llm_error *e) {
+  if (x->anthropic) return pier_anthropic_error_body(b, e->status, pier_slice_from(e->message));
+  return pier_openai_error_body(b, e->status, e->type[0] ? e->type : NULL, e->code[0] ? e->code : NULL,
+                                pier_slice_from(e->message));
+}
+
 static void reply_error(pier_chat_ctx *x, const pier_llm_error *e) {
   pier_buf b;
   pier_buf_init(&b, 0);
   char extra[64] = "";
   if (e->status == 429 && e->retry_after_ms)
     snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)((e->retry_after_ms + 999) / 1000));
-  if (pier_openai_error_body(&b, e->status, e->type[0] ? e->type : NULL, e->code[0] ? e->code : NULL,
-                             pier_slice_from(e->message)) != 0) {
+  if (error_body(x, &b, e) != 0) {
     pier_buf_dispose(&b);
     pier_llm_error oom;
     pier_llm_error_set(&oom, 500, NULL, NULL, false, "out of memory");
@@ -125,9 +133,9 @@ static int after_write(pier_chat_ctx *x, int rc) {
 
 static int on_event(void *arg, const pier_chat_event *ev) {
   pier_chat_ctx *x = arg;
-  if (!x->stream) return pier_openai_agg_on_event(&x->agg, ev);
+  if (!x->stream) return x->anthropic ? pier_anthropic_agg_on_event(&x->aagg, ev) : pier_openai_agg_on_event(&x->agg, ev);
   x->in_cb = true;
-  int rc = pier_openai_sse_on_event(&x->sse, ev);
+  int rc = x->anthropic ? pier_anthropic_sse_on_event(&x->asse, ev) : pier_openai_sse_on_event(&x->sse, ev);
   if (!rc) rc = flush(x);
   return after_write(x, rc);
 }
@@ -146,19 +154,18 @@ static bool try_fallback(pier_chat_ctx *x, const pier_chat_result *res);
 
 static void finish_stream(pier_chat_ctx *x, const pier_chat_result *res) {
   int rc;
-  if (!res->ok) {
+  if (!res->ok) { /* the stream already began: the error travels in it */
     pier_buf body;
     pier_buf_init(&body, 0);
-    rc = pier_openai_error_body(&body, res->error.status, res->error.type[0] ? res->error.type : NULL,
-                                res->error.code[0] ? res->error.code : NULL, pier_slice_from(res->error.message));
-    if (!rc) rc = pier_buf_append_cstr(&x->out, "data: ");
+    rc = error_body(x, &body, &res->error);
+    if (!rc) rc = pier_buf_append_cstr(&x->out, x->anthropic ? "event: error\ndata: " : "data: ");
     if (!rc) rc = pier_buf_append_slice(&x->out, pier_buf_slice(&body));
-    if (!rc) rc = pier_buf_append_cstr(&x->out, "\n\ndata: [DONE]\n\n");
+    if (!rc) rc = pier_buf_append_cstr(&x->out, x->anthropic ? "\n\n" : "\n\ndata: [DONE]\n\n");
     pier_buf_dispose(&body);
   } else if (x->raw) {
-    rc = pier_buf_append_cstr(&x->out, "data: [DONE]\n\n");
+    rc = x->anthropic ? 0 : pier_buf_append_cstr(&x->out, "data: [DONE]\n\n");
   } else {
-    rc = pier_openai_sse_done(&x->sse);
+    rc = x->anthropic ? pier_anthropic_sse_done(&x->asse) : pier_openai_sse_done(&x->sse);
   }
   x->in_cb = true;
   if (!rc) rc = flush(x);
@@ -191,7 +198,8 @@ void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res) {
   }
   pier_buf body;
   pier_buf_init(&body, 0);
-  if (pier_openai_agg_finish(&x->agg, &body) == 0) reply_buf(x, 200, NULL, &body);
+  int rc = x->anthropic ? pier_anthropic_agg_finish(&x->aagg, &body) : pier_openai_agg_finish(&x->agg, &body);
+  if (rc == 0) reply_buf(x, 200, NULL, &body);
   else reply_fail(x, 500, NULL, "could not encode the answer");
   pier_buf_dispose(&body);
 }
@@ -248,7 +256,9 @@ static bool start_model(pier_chat_ctx *x, const char *model) {
     return false;
   }
   x->answering_model = model;
-  x->raw = x->route.kind == PIER_PROV_OPENAI;
+  /* relay the provider's own bytes when it speaks the client's dialect */
+  bool claude_on_bedrock = x->route.kind == PIER_PROV_BEDROCK && strstr(x->route.model_id, "anthropic.");
+  x->raw = x->anthropic ? (x->route.kind == PIER_PROV_ANTHROPIC || claude_on_bedrock) : x->route.kind == PIER_PROV_OPENAI;
   pier_chat_call_opts o = {.up = pier_api_loop(req)->up, .loop = pier_http_loop_uv(req->loop), .route = &x->route,
                            .request = x->body, .stream = x->stream, .limits = x->limits, .on_event = on_event,
                            .arg = x, .on_done = on_done};
@@ -256,6 +266,10 @@ static bool start_model(pier_chat_ctx *x, const char *model) {
     o.on_raw = on_raw;
     o.raw_request = pier_buf_slice(&req->body);
     o.relay_model = model;
+    o.anthropic_api = x->anthropic;
+    pier_slice ver = pier_http_header_get(req, "anthropic-version"), beta = pier_http_header_get(req, "anthropic-beta");
+    o.anthropic_version = ver.len ? pier_arena_strdup(&req->arena, ver) : NULL;
+    o.anthropic_beta = beta.len ? pier_arena_strdup(&req->arena, beta) : NULL;
   }
   pier_llm_error e;
   if (pier_chat_call_start(&o, &x->call, &e) != 0) {
@@ -297,18 +311,22 @@ static void on_env(pier_http_req *req, cJSON *env, int rc, void *arg) {
   start_model(x, x->model);
 }
 
-void pier_h_chat_completions(pier_http_req *req) {
-  cJSON *body = pier_api_body_object(req);
-  if (!body) return;
-  pier_chat_ctx *x = pier_chat_ctx_new(req, body);
-  if (!x) return;
+void pier_chat_begin(pier_chat_ctx *x) {
+  pier_http_req *req = x->req;
   req->on_abort = on_abort;
   req->abort_arg = x;
-  const char *mock = pier_json_str(body, "mock_response");
+  const char *mock = pier_json_str(x->body, "mock_response");
   if (mock) {
     mock_reply(x, mock);
     return;
   }
   x->waiting_env = true;
   pier_api_env_load(req, x->col.id, on_env, x);
+}
+
+void pier_h_chat_completions(pier_http_req *req) {
+  cJSON *body = pier_api_body_object(req);
+  if (!body) return;
+  pier_chat_ctx *x = pier_chat_ctx_new(req, body, false);
+  if (x) pier_chat_begin(x);
 }

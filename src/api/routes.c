@@ -42,12 +42,14 @@ static const pier_http_route routes[] = {
     {PIER_HTTP_GET, "/api/v1/step-templates", pier_h_step_templates, PIER_ROUTE_PUBLIC},
     {PIER_HTTP_GET, "/api/v1/step-templates/{activity}", pier_h_step_template, PIER_ROUTE_PUBLIC},
 
-    {PIER_HTTP_POST, "/v1/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
-    {PIER_HTTP_POST, "/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI},
-    {PIER_HTTP_POST, "/v1/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI},
-    {PIER_HTTP_GET, "/v1/models", pier_h_models, PIER_ROUTE_OPENAI},
-    {PIER_HTTP_GET, "/models", pier_h_models, PIER_ROUTE_OPENAI},
-    {PIER_HTTP_POST, "/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI},
+    {PIER_HTTP_POST, "/v1/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI | PIER_ROUTE_MODEL},
+    {PIER_HTTP_POST, "/chat/completions", pier_h_chat_completions, PIER_ROUTE_OPENAI | PIER_ROUTE_MODEL},
+    {PIER_HTTP_POST, "/v1/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI | PIER_ROUTE_MODEL},
+    {PIER_HTTP_GET, "/v1/models", pier_h_models, PIER_ROUTE_OPENAI | PIER_ROUTE_MODEL},
+    {PIER_HTTP_GET, "/models", pier_h_models, PIER_ROUTE_OPENAI | PIER_ROUTE_MODEL},
+    {PIER_HTTP_POST, "/embeddings", pier_h_embeddings, PIER_ROUTE_OPENAI | PIER_ROUTE_MODEL},
+    {PIER_HTTP_POST, "/v1/messages/count_tokens", pier_h_count_tokens, PIER_ROUTE_ANTHROPIC | PIER_ROUTE_MODEL},
+    {PIER_HTTP_POST, "/v1/messages", pier_h_messages, PIER_ROUTE_ANTHROPIC | PIER_ROUTE_MODEL},
 
     {PIER_HTTP_POST, "/api/v1/api-keys", pier_h_key_create, 0},
     {PIER_HTTP_GET, "/api/v1/api-keys/collection/{c}", pier_h_keys_list, PIER_ROUTE_SCOPED},
@@ -61,18 +63,49 @@ static void unauthorized(pier_http_req *req, const char *detail) {
 }
 
 /* Returns false when it has answered the request. */
+/* A run token (runbook agents): valid only while its step runs, only on the
+ * model endpoints. */
+static bool run_token_auth(pier_http_req *req, pier_auth *a, const char *hash) {
+  pier_run_token_info info;
+  if (!pier_catalog_run_token_find(APP(req)->catalog, hash, &info)) {
+    unauthorized(req, "this run token is no longer valid (its runbook step has ended)");
+    return false;
+  }
+  const pier_http_route *rt = req->route;
+  if (!(rt->flags & PIER_ROUTE_MODEL)) {
+    unauthorized(req, "a run token is accepted only on the model endpoints (/v1/messages, /v1/chat/completions, ...)");
+    return false;
+  }
+  pier_collection col;
+  if (!pier_catalog_collection_by_id(APP(req)->catalog, info.collection_id, &req->arena, &col)) {
+    unauthorized(req, "Invalid or inactive API key");
+    return false;
+  }
+  a->is_run_token = true;
+  memcpy(a->token_hash, hash, 65);
+  a->provider = info.provider[0] ? pier_arena_strdup(&req->arena, pier_slice_from(info.provider)) : NULL;
+  a->collection_id = col.id;
+  a->collection = col.name;
+  req->auth = a;
+  return true;
+}
+
 static bool authenticate(pier_http_req *req) {
   pier_app *app = APP(req);
   pier_slice h = pier_http_header_get(req, "authorization");
-  if (!h.len) {
+  pier_slice tok;
+  pier_slice xkey = pier_http_header_get(req, "x-api-key"); /* Anthropic clients (Claude Code) */
+  if (!h.len && xkey.len) {
+    tok = pier_slice_trim(xkey);
+  } else if (!h.len) {
     unauthorized(req, "Not authenticated: send the header Authorization: Bearer <token>");
     return false;
-  }
-  if (!pier_slice_istarts_with(h, "bearer ")) {
+  } else if (!pier_slice_istarts_with(h, "bearer ")) {
     unauthorized(req, "Authorization must use the Bearer scheme: Authorization: Bearer <token>");
     return false;
+  } else {
+    tok = pier_slice_trim(pier_slice_make(h.ptr + 7, h.len - 7));
   }
-  pier_slice tok = pier_slice_trim(pier_slice_make(h.ptr + 7, h.len - 7));
   if (tok.len == 0 || tok.len > 4096) {
     unauthorized(req, "Invalid API key format");
     return false;
@@ -89,6 +122,7 @@ static bool authenticate(pier_http_req *req) {
     req->auth = a;
     return true;
   }
+  if (pier_slice_starts_with(tok, PIER_RUN_TOKEN_PREFIX)) return run_token_auth(req, a, hash);
   pier_key_info ki;
   if (!pier_catalog_key_find(app->catalog, hash, &ki) || !ki.is_active) {
     bool mlc = pier_slice_starts_with(tok, "mlc_");

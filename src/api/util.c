@@ -8,6 +8,7 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "base/util.h"
+#include "llm/anthropic_map.h"
 #include "llm/openai_sse.h"
 
 static void delete_json(void *p) { cJSON_Delete(p); }
@@ -15,12 +16,23 @@ static void delete_json(void *p) { cJSON_Delete(p); }
 void pier_api_error(pier_http_req *req, int status, const char *code, const char *fmt, ...) {
   const pier_http_route *rt = req->route;
   bool openai = rt ? (rt->flags & PIER_ROUTE_OPENAI) != 0 : pier_slice_starts_with(req->path, "/v1/");
+  bool anthropic = rt && (rt->flags & PIER_ROUTE_ANTHROPIC);
   char msg[1400];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   pier_utf8_sanitize(msg);
+  if (anthropic) {
+    pier_buf b;
+    pier_buf_init(&b, 0);
+    if (pier_anthropic_error_body(&b, status, pier_slice_from(msg)) == 0)
+      pier_http_respond_buf(req, status, "application/json", status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL, &b);
+    else
+      pier_http_respond_error(req, 500, "out of memory");
+    pier_buf_dispose(&b);
+    return;
+  }
   if (!openai) {
     pier_http_respond_error(req, status, "%s", msg);
     return;

@@ -214,15 +214,18 @@ static int b_parse(pier_chat_call *c, void *stp, pier_slice body, pier_llm_error
   return rc;
 }
 
-static void b_error(pier_chat_call *c, void *stp, pier_upstream_req *ur, pier_slice body, pier_llm_error *out) {
-  (void)stp;
+void pier_bedrock_llm_error(pier_upstream_req *ur, pier_slice body, int retries, pier_llm_error *out) {
   pier_bedrock_error be;
-  pier_bedrock_error_map(pier_upstream_status(ur), pier_upstream_header(ur, "x-amzn-errortype"), body,
-                         pier_chat_call_attempt(c) - 1, &be);
+  pier_bedrock_error_map(pier_upstream_status(ur), pier_upstream_header(ur, "x-amzn-errortype"), body, retries, &be);
   pier_llm_error_set(out, be.status, be.type, pier_bedrock_error_code(&be), be.retryable, "%s", be.message);
   unsigned long long secs;
   pier_slice ra = pier_upstream_header(ur, "retry-after");
   if (ra.len && pier_slice_to_u64(ra, &secs) == 0) out->retry_after_ms = secs > 3600 ? 3600000 : secs * 1000;
+}
+
+static void b_error(pier_chat_call *c, void *stp, pier_upstream_req *ur, pier_slice body, pier_llm_error *out) {
+  (void)stp;
+  pier_bedrock_llm_error(ur, body, pier_chat_call_attempt(c) - 1, out);
 }
 
 static void b_dispose(void *stp) {

@@ -74,7 +74,16 @@ int pier_chat_call_attempt(const pier_chat_call *c) { return c->attempt; }
 pier_upstream *pier_chat_call_upstream(const pier_chat_call *c) { return c->o.up; }
 const pier_llm_limits *pier_chat_call_limits(const pier_chat_call *c) { return &c->o.limits; }
 
-static const pier_provider_ops *provider_for(pier_provider_kind k) {
+const char *pier_chat_call_anthropic_version(const pier_chat_call *c) { return c->o.anthropic_version; }
+const char *pier_chat_call_anthropic_beta(const pier_chat_call *c) { return c->o.anthropic_beta; }
+
+static const pier_provider_ops *provider_for(const pier_chat_call_opts *o) {
+  pier_provider_kind k = o->route->kind;
+  if (o->anthropic_api) {
+    if (k == PIER_PROV_ANTHROPIC) return &pier_provider_anthropic_native;
+    if (k == PIER_PROV_BEDROCK) return &pier_provider_bedrock_invoke;
+    return NULL;
+  }
   switch (k) {
   case PIER_PROV_BEDROCK: return &pier_provider_bedrock;
   case PIER_PROV_OPENAI: return &pier_provider_openai;
@@ -428,7 +437,7 @@ static void fetch_next_image(pier_chat_call *c) {
 /* ---- start ----------------------------------------------------------------------------- */
 
 int pier_chat_call_start(const pier_chat_call_opts *o, pier_chat_call **out, pier_llm_error *err) {
-  const pier_provider_ops *prov = provider_for(o->route->kind);
+  const pier_provider_ops *prov = provider_for(o);
   if (!prov) {
     pier_llm_error_set(err, 400, "invalid_request_error", "unsupported_provider", false,
                        "provider %s is not supported by this server", o->route->provider);

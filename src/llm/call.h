@@ -67,6 +67,11 @@ typedef struct pier_chat_call_opts {
   int (*on_raw)(void *arg, pier_slice bytes);
   pier_slice raw_request;
   const char *relay_model;
+  /* The request and the answer are Anthropic Messages API bytes (serving
+   * /v1/messages): only Anthropic and Claude-on-Bedrock routes; needs on_raw,
+   * raw_request; anthropic_beta is forwarded. */
+  bool anthropic_api;
+  const char *anthropic_version, *anthropic_beta;
   void *arg;
   void (*on_done)(void *arg, const pier_chat_result *res); /* exactly once unless cancelled */
 } pier_chat_call_opts;

@@ -61,18 +61,9 @@ static int b_add(pier_embed *e, size_t call, pier_slice body, pier_upstream_req 
 static int b_finish(pier_embed *e, pier_buf *out, char *err, size_t errlen) {
   return pier_bedrock_embed_finish(e->bedrock, e->model, out, err, errlen);
 }
-static uint64_t retry_after_ms(pier_upstream_req *ur) {
-  unsigned long long secs;
-  pier_slice ra = pier_upstream_header(ur, "retry-after");
-  return ra.len && pier_slice_to_u64(ra, &secs) == 0 ? (secs > 3600 ? 3600000 : secs * 1000) : 0;
-}
-
 static void b_error(pier_embed *e, int attempt, pier_upstream_req *ur, pier_slice body, pier_llm_error *out) {
   (void)e;
-  pier_bedrock_error be;
-  pier_bedrock_error_map(pier_upstream_status(ur), pier_upstream_header(ur, "x-amzn-errortype"), body, attempt - 1, &be);
-  pier_llm_error_set(out, be.status, be.type, pier_bedrock_error_code(&be), be.retryable, "%s", be.message);
-  out->retry_after_ms = retry_after_ms(ur);
+  pier_bedrock_llm_error(ur, body, attempt - 1, out);
 }
 static const plan_ops bedrock_ops = {b_calls, b_body, b_start, b_add, b_finish, b_error};
 

@@ -30,6 +30,10 @@ extern const pier_provider_ops pier_provider_bedrock;
 extern const pier_provider_ops pier_provider_openai;
 extern const pier_provider_ops pier_provider_gemini;
 extern const pier_provider_ops pier_provider_anthropic;
+extern const pier_provider_ops pier_provider_anthropic_native; /* /v1/messages -> Anthropic */
+extern const pier_provider_ops pier_provider_bedrock_invoke;   /* /v1/messages -> Bedrock InvokeModel */
+const char *pier_chat_call_anthropic_version(const pier_chat_call *c);
+const char *pier_chat_call_anthropic_beta(const pier_chat_call *c);
 
 /* OpenAI-shaped error reply -> pier's error (shared by OpenAI-API providers). */
 void pier_openai_error_map(const pier_route *r, int status, pier_slice body, pier_slice retry_after,

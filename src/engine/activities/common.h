@@ -60,8 +60,8 @@ const cJSON *pier_act_raw_config(pier_step *s);
 /* True for a name ending in .png .jpg .jpeg .gif .webp (any case). */
 bool pier_act_image_name(const char *path);
 /* "data:<type>;base64,..." (caller frees) for image bytes. The type comes from
- * the bytes' signature (PNG, JPEG, GIF, WebP), else from content_type when it is
- * image/*; anything else is refused: NULL with err set. */
+ * the bytes' signature (PNG, JPEG, GIF, WebP), else from content_type when it
+ * starts with "image/"; anything else is refused: NULL with err set. */
 char *pier_act_image_data_url(pier_slice bytes, const char *content_type, char *err, size_t errlen);
 /* Why pier_step_read_file / its callback failed, for messages about `what`
  * (e.g. `image_path "acme/t/0000/x.png"`). */
