@@ -2,6 +2,7 @@
  * knobs, image data URLs and the bounded fan-out (see common.h). */
 #include "engine/activities/common.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 #include <strings.h>
 
 #include "base/json.h"
-#include "engine/engine_int.h" /* pier_act_raw_config only */
+#include "engine/engine_int.h" /* pier_act_raw_config and pier_act_stopping only */
 
 static const char *passthrough[] = {"temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
                                     "response_format", "tools", "tool_choice", "parallel_tool_calls", "seed",
@@ -107,7 +108,7 @@ int pier_act_int(const cJSON *in, const char *key, int def, int min, int max, in
   } else {
     ok = false;
   }
-  if (!ok || d != (double)(long long)d || d < min || d > max) {
+  if (!ok || !(d >= min && d <= max) || d != floor(d)) { /* range first: no cast of a huge or NaN value */
     char got[64];
     if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%g", v->valuedouble);
     else if (cJSON_IsString(v)) snprintf(got, sizeof got, "\"%.40s\"", v->valuestring);
@@ -135,8 +136,10 @@ int pier_act_bool(const cJSON *in, const char *key, bool def, bool *out, char *e
   static const char *yes[] = {"true", "yes", "1"}, *no[] = {"false", "no", "0"};
   pier_slice t = cJSON_IsString(v) ? pier_slice_trim(pier_slice_from(v->valuestring)) : PIER_SLICE_NULL;
   for (int i = 0; t.ptr && i < 3; i++) {
-    if (pier_slice_ieq_cstr(t, yes[i])) return (*out = true), 0;
-    if (pier_slice_ieq_cstr(t, no[i])) return (*out = false), 0;
+    if (pier_slice_ieq_cstr(t, yes[i]) || pier_slice_ieq_cstr(t, no[i])) {
+      *out = pier_slice_ieq_cstr(t, yes[i]);
+      return 0;
+    }
   }
   snprintf(err, errlen, "%s must be true or false (got %s)", key, pier_json_type_name(v));
   return PIER_EINVAL;
@@ -166,6 +169,14 @@ const char *pier_act_str(const cJSON *in, const char *key) {
 const cJSON *pier_act_raw_config(pier_step *s) {
   const cJSON *steps = cJSON_GetObjectItemCaseSensitive(s->run->doc, "steps");
   return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(steps, pier_step_name(s)), "config");
+}
+
+bool pier_act_stopping(pier_step *s) {
+  pier_engine *e = pier_step_engine(s);
+  pthread_mutex_lock(&e->lock); /* set under the lock on another thread */
+  bool stopping = e->shutting_down;
+  pthread_mutex_unlock(&e->lock);
+  return stopping;
 }
 
 /* ---- images ------------------------------------------------------------------------- */

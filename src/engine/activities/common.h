@@ -53,6 +53,12 @@ const char *pier_act_str(const cJSON *in, const char *key);
  * required"). Reads the trajectory's step record: see the note in common.c. */
 const cJSON *pier_act_raw_config(pier_step *s);
 
+/* True once the server is shutting down: results that only say "the server
+ * is stopping" (a child run's watch released without a document) must not end
+ * the step, or a run that would resume after the restart is failed instead.
+ * Reads engine state directly, like pier_act_raw_config. */
+bool pier_act_stopping(pier_step *s);
+
 /* ---- images ------------------------------------------------------------------------- */
 
 #define PIER_ACT_IMAGE_BYTES_MAX 3932160u /* 3.75 MB: Bedrock's per-image limit, applied everywhere */

@@ -6,7 +6,10 @@
  * outputs trajectory_references[] {trajectory_id, name, status, index} in
  * input order (+ error for a failed child) and completed/failed counts. A
  * failed child fails the step and cancels the children still running, unless
- * continue_on_error. Children carry parent_trajectory_id.
+ * continue_on_error. Children carry parent_trajectory_id. A server shutdown
+ * while children run leaves the step open, so the run resumes after the
+ * restart by running this step again (new children; the old ones resume too
+ * and finish unreferenced — see the report on resumable fan-out).
  *
  * As in Jetty, the list must come from a path (items_path): a literal `items`
  * array in the config is refused with "items_path is required". */
@@ -98,6 +101,10 @@ static void record(pier_step *s, emit *e, int i, const char *run_id, const cJSON
 
 static void on_child(pier_step *s, void *arg, const char *run_id, const cJSON *doc, const char *error) {
   emit *e = pier_step_state(s);
+  /* The server is stopping: the child was not watched to its end, it did not
+   * fail. Leave the step open; the run pauses with its loop and this step runs
+   * again after the restart. */
+  if (!doc && run_id && pier_act_stopping(s)) return;
   record(s, e, (int)(intptr_t)arg, run_id, doc, error);
   pier_act_fan_ended(&e->fan);
   if (pier_act_fan_next(&e->fan, s)) finish(s, e);

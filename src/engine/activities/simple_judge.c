@@ -157,14 +157,13 @@ static cJSON *message(const char *role, cJSON *content) {
   return m;
 }
 
-static cJSON *user_content(const judge *j, const jitem *it, const char *instruction) {
+static cJSON *user_content(const jitem *it, const char *instruction) {
   pier_buf b;
   pier_buf_init(&b, 0);
   int rc = it->image_url ? pier_buf_appendf(&b, "Instruction:\n%s\n\nThe item to judge is the attached image.", instruction)
                          : pier_buf_appendf(&b, "Instruction:\n%s\n\nItem to judge:\n%s", instruction, it->text);
   cJSON *text = cJSON_CreateString(rc ? "" : b.ptr);
   pier_buf_dispose(&b);
-  (void)j;
   if (!it->image_url) return text;
   cJSON *parts = cJSON_CreateArray(), *t = cJSON_CreateObject(), *img = cJSON_CreateObject();
   cJSON_AddStringToObject(t, "type", "text");
@@ -187,7 +186,7 @@ static int ask(pier_step *s, judge *j, int i) {
   cJSON_AddStringToObject(req, "model", pier_json_str(in, "model"));
   msgs = cJSON_AddArrayToObject(req, "messages");
   cJSON_AddItemToArray(msgs, message("system", cJSON_CreateString(j->system)));
-  cJSON_AddItemToArray(msgs, message("user", user_content(j, it, pier_json_str(in, "instruction"))));
+  cJSON_AddItemToArray(msgs, message("user", user_content(it, pier_json_str(in, "instruction"))));
   if (it->answer) {
     char fix[1200];
     snprintf(fix, sizeof fix, "Your answer was not valid: %s. Reply again with only the JSON object, where \"score\" "
