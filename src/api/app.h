@@ -44,6 +44,7 @@ typedef struct pier_app {
   pier_http_server *http;
   cJSON *server_env; /* provider variables from pier's own environment (fallback) */
   pier_engine *engine;
+  char gateway_socket[1100]; /* <data-dir>/gateway.sock, for sandboxes */
   uv_loop_t main_loop; /* signals only */
   uv_signal_t sigterm, sigint;
 } pier_app;

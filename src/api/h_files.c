@@ -146,5 +146,9 @@ void pier_h_files_list(pier_http_req *req) {
   long slash = pier_slice_find(scope, '/');
   if (slash > 0) scope.len = (size_t)slash;
   if (!pier_api_collection(req, scope, &x->col)) return;
+  if (slash < 0) { /* "acme" lists acme/..., never acme2/... */
+    char *p = pier_arena_printf(&req->arena, "%.*s/", (int)x->path.len, x->path.ptr);
+    if (p) x->path = pier_slice_from(p);
+  }
   pier_api_db(req, PIER_STORE_READ, list_work, list_done, x);
 }

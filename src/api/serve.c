@@ -123,6 +123,19 @@ static cJSON *server_env(void) {
   return env;
 }
 
+static int token_issue(void *ctx, int64_t collection_id, const char *run_id, const char *provider, char out[64]) {
+  return pier_catalog_run_token_issue(((pier_app *)ctx)->catalog, collection_id, run_id, provider, out);
+}
+
+static void token_revoke(void *ctx, const char *token, pier_usage *usage, double *cost, int *calls) {
+  pier_run_token_info info;
+  memset(&info, 0, sizeof info);
+  pier_catalog_run_token_revoke(((pier_app *)ctx)->catalog, token, &info);
+  *usage = info.usage;
+  *cost = info.cost_usd;
+  *calls = info.api_calls;
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   static bool once;
   if (once) return; /* a second signal while draining changes nothing */
@@ -135,6 +148,7 @@ static int run(pier_app *app) {
   pier_http_config hc = {
       .host = app->cfg.listen_host,
       .port = app->cfg.listen_port,
+      .unix_path = app->gateway_socket,
       .threads = app->cfg.threads,
       .body_bytes_max = app->cfg.body_bytes_max,
       .request_timeout_ms = app->cfg.request_timeout_ms,
@@ -158,6 +172,7 @@ static int run(pier_app *app) {
   uv_signal_init(main_loop, &app->sigint);
   uv_signal_start(&app->sigterm, on_signal, SIGTERM);
   uv_signal_start(&app->sigint, on_signal, SIGINT);
+  pier_engine_set_gateway(app->engine, pier_http_server_port(app->http));
   const char *h = app->cfg.listen_host;
   bool v6 = strchr(h, ':') != NULL;
   printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", pier_http_server_port(app->http));
@@ -207,9 +222,15 @@ int pier_serve_main(int argc, char **argv) {
   }
   if ((rc = pier_catalog_create(&app.catalog)) == 0) rc = pier_catalog_load(app.catalog, app.store);
   if (rc) PIER_LOG(PIER_LOG_ERROR, "serve", "cannot load collections and keys: %s", pier_strerror(rc));
+  snprintf(app.gateway_socket, sizeof app.gateway_socket, "%s/gateway.sock", app.cfg.data_dir);
+  char self[4096];
+  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+  self[sl > 0 ? sl : 0] = '\0';
   pier_engine_config ec = {.data_dir = app.cfg.data_dir, .master_key = app.master_key, .server_env = app.server_env,
                            .llm = app.cfg.llm, .max_concurrent_runs = app.cfg.max_concurrent_runs,
-                           .webhook_retries = 5, .webhook_retry_base_ms = 1000};
+                           .webhook_retries = 5, .webhook_retry_base_ms = 1000, .gateway_socket = app.gateway_socket,
+                           .pier_binary = self, .token_ctx = &app, .token_issue = token_issue,
+                           .token_revoke = token_revoke};
   if (!rc) rc = pier_engine_create(app.store, &ec, pier_api_env_load_for_engine, &app, &app.engine);
   if (!rc) rc = run(&app);
   pier_engine_destroy(app.engine);

@@ -40,6 +40,11 @@ pier_executor *pier_step_executor(pier_step *s);
 pier_engine *pier_step_engine(pier_step *s);
 const pier_llm_limits *pier_step_limits(const pier_step *s);
 const char *pier_step_data_dir(const pier_step *s);
+const pier_engine_config *pier_step_engine_config(const pier_step *s);
+/* The step's config as written in the task (before X_path / {{ }} resolution). */
+const cJSON *pier_step_config(const pier_step *s);
+/* The server is shutting down: the run will resume after the restart. */
+bool pier_step_stopping(const pier_step *s);
 void *pier_step_state(pier_step *s);
 void pier_step_set_state(pier_step *s, void *state);
 bool pier_step_cancelled(const pier_step *s);
@@ -72,5 +77,10 @@ int pier_step_read_file(pier_step *s, const char *storage_path, size_t max_bytes
 typedef void (*pier_step_child_cb)(pier_step *s, void *arg, const char *run_id, const cJSON *doc, const char *error);
 int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params, pier_step_child_cb cb,
                         void *arg) PIER_WUR;
+
+/* Record stored files (the rows only; the bytes are already on disk). recs must
+ * live until cb; cb(s, arg, rc) on the loop. */
+typedef void (*pier_step_done_cb)(pier_step *s, void *arg, int rc);
+int pier_step_record_files(pier_step *s, pier_file_rec *recs, size_t n, pier_step_done_cb cb, void *arg) PIER_WUR;
 
 #endif

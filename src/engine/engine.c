@@ -18,6 +18,8 @@ int pier_engine_create(pier_store *store, const pier_engine_config *cfg, pier_en
   if (e->cfg.max_concurrent_runs < 1) e->cfg.max_concurrent_runs = 64;
   e->data_dir = strdup(cfg->data_dir);
   e->cfg.data_dir = e->data_dir;
+  e->cfg.gateway_socket = cfg->gateway_socket ? strdup(cfg->gateway_socket) : NULL;
+  e->cfg.pier_binary = cfg->pier_binary ? strdup(cfg->pier_binary) : NULL;
   e->env_load = env_load;
   e->env_ctx = env_ctx;
   pthread_mutex_init(&e->lock, NULL);
@@ -33,6 +35,8 @@ void pier_engine_destroy(pier_engine *e) {
   while (pier_map_next(&e->runs, &it, NULL, &v)) pier_run_unref(v);
   pier_map_dispose(&e->runs, NULL);
   pthread_mutex_destroy(&e->lock);
+  free((char *)e->cfg.gateway_socket);
+  free((char *)e->cfg.pier_binary);
   free(e->data_dir);
   free(e);
 }
@@ -137,6 +141,8 @@ void pier_engine_shutdown(pier_engine *e) {
     pier_run_unref(all[i]);
   }
 }
+
+void pier_engine_set_gateway(pier_engine *e, int port) { e->cfg.gateway_port = port; }
 
 void pier_engine_counts(pier_engine *e, int *running, int *queued) {
   pthread_mutex_lock(&e->lock);

@@ -38,6 +38,16 @@ typedef struct pier_engine_config {
   int max_concurrent_runs;       /* async runs executing at once */
   int webhook_retries;
   uint64_t webhook_retry_base_ms;
+  /* runbook sandboxes reach the gateway at 127.0.0.1:gateway_port (shared
+   * network) or through gateway_socket (isolated network, via `pier bridge`) */
+  int gateway_port;
+  const char *gateway_socket;
+  const char *pier_binary;
+  /* Run tokens for agents (provided by the API layer): issue one scoped to a
+   * run; revoke it and get what was metered. */
+  void *token_ctx;
+  int (*token_issue)(void *ctx, int64_t collection_id, const char *run_id, const char *provider, char out[64]);
+  void (*token_revoke)(void *ctx, const char *token, pier_usage *usage, double *cost_usd, int *api_calls);
 } pier_engine_config;
 
 /* Loads a collection's decrypted environment (NULL + rc on failure); cb runs on
@@ -92,6 +102,8 @@ void pier_watch_close(pier_watch *w);
 
 /* Cancel an active run (its in-flight model calls are aborted). */
 int pier_engine_cancel(pier_engine *e, const char *run_id);
+/* The gateway's TCP port, known once the server has bound it. */
+void pier_engine_set_gateway(pier_engine *e, int port);
 /* Runs executing / waiting (metrics, tests). */
 void pier_engine_counts(pier_engine *e, int *running, int *queued);
 

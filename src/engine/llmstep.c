@@ -458,3 +458,47 @@ int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params
   }
   return 0;
 }
+
+/* ---- file records -------------------------------------------------------------------------- */
+
+typedef struct rec_op {
+  pier_op op;
+  pier_step *s;
+  pier_file_rec *recs;
+  size_t n;
+  bool cancelled;
+  pier_step_done_cb cb;
+  void *arg;
+} rec_op;
+
+static int rec_work(pier_db *db, void *arg) {
+  rec_op *r = arg;
+  int rc = 0;
+  for (size_t i = 0; !rc && i < r->n; i++) rc = db->ops->file_put(db, &r->recs[i]);
+  return rc;
+}
+
+static void rec_done(void *arg, int rc) {
+  rec_op *r = arg;
+  if (!r->cancelled) {
+    pier_step_op_remove(r->s, &r->op);
+    r->cb(r->s, r->arg, rc);
+  }
+  free(r);
+}
+
+static void rec_cancel(pier_op *op) { ((rec_op *)op)->cancelled = true; /* freed by rec_done */ }
+
+int pier_step_record_files(pier_step *s, pier_file_rec *recs, size_t n, pier_step_done_cb cb, void *arg) {
+  rec_op *r = calloc(1, sizeof *r);
+  if (!r) return PIER_ENOMEM;
+  *r = (rec_op){.op.cancel = rec_cancel, .s = s, .recs = recs, .n = n, .cb = cb, .arg = arg};
+  pier_step_op_add(s, &r->op);
+  if (pier_store_submit(pier_step_engine(s)->store, PIER_STORE_WRITE, pier_step_executor(s)->mailbox, rec_work,
+                        rec_done, r) != 0) {
+    pier_step_op_remove(s, &r->op);
+    free(r);
+    return PIER_EIO;
+  }
+  return 0;
+}

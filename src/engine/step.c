@@ -67,6 +67,20 @@ pier_executor *pier_step_executor(pier_step *s) { return s->run->ex; }
 pier_engine *pier_step_engine(pier_step *s) { return s->run->e; }
 const pier_llm_limits *pier_step_limits(const pier_step *s) { return &s->run->e->cfg.llm; }
 const char *pier_step_data_dir(const pier_step *s) { return s->run->e->cfg.data_dir; }
+const pier_engine_config *pier_step_engine_config(const pier_step *s) { return &s->run->e->cfg; }
+const cJSON *pier_step_config(const pier_step *s) {
+  const cJSON *steps = cJSON_GetObjectItemCaseSensitive(s->run->doc, "steps");
+  return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(steps, s->name), "config");
+}
+
+bool pier_step_stopping(const pier_step *s) {
+  pier_engine *e = s->run->e;
+  pthread_mutex_lock(&e->lock); /* set under the lock by the main thread */
+  bool stopping = e->shutting_down;
+  pthread_mutex_unlock(&e->lock);
+  return stopping;
+}
+
 void *pier_step_state(pier_step *s) { return s->state; }
 void pier_step_set_state(pier_step *s, void *state) { s->state = state; }
 bool pier_step_cancelled(const pier_step *s) { return s->cancelled; }
@@ -105,11 +119,15 @@ int pier_step_goto(pier_step *s, const char *step_name) {
 void pier_step_done(pier_step *s) {
   if (s->ended || s->cancelled) return;
   s->ended = true;
+  pier_step_cancel_ops(s); /* nothing may call back into a finished step */
   pier_run_step_ended(s->run, s, "completed", NULL);
 }
 
 void pier_step_fail(pier_step *s, const char *fmt, ...) {
   if (s->ended || s->cancelled) return;
+  /* While the server stops, failures caused by the stop (children and calls
+   * cut short) are not the step's: leave it running; it resumes after restart. */
+  if (pier_step_stopping(s)) return;
   s->ended = true;
   char msg[1200];
   va_list ap;

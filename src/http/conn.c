@@ -73,11 +73,12 @@ static void read_resume(pier_http_conn *c) {
     c->reading = true;
 }
 
-void pier_http_conn_accept(pier_http_loop *l) {
+void pier_http_conn_accept(pier_http_loop *l, uv_stream_t *server, bool is_unix) {
   pier_http_conn *c = calloc(1, sizeof *c);
   if (!c) return;
   c->loop = l;
-  uv_tcp_init(&l->uv, &c->tcp);
+  if (is_unix) uv_pipe_init(&l->uv, &c->pipe, 0);
+  else uv_tcp_init(&l->uv, &c->tcp);
   uv_timer_init(&l->uv, &c->timer);
   c->tcp.data = c->timer.data = c;
   c->refs = 2;
@@ -92,11 +93,11 @@ void pier_http_conn_accept(pier_http_loop *l) {
   extern const llhttp_settings_t pier_http_parser_settings;
   llhttp_init(&c->parser, HTTP_REQUEST, &pier_http_parser_settings);
   c->parser.data = c;
-  if (uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     pier_http_conn_close(c);
     return;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
+  if (!is_unix) uv_tcp_nodelay(&c->tcp, 1);
   timer_arm(c, l->srv->cfg.keepalive_timeout_ms);
   read_resume(c);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/json.h"
@@ -109,7 +110,28 @@ int pier_http_server_port(const pier_http_server *s) { return s->port; }
 static void on_connection(uv_stream_t *server, int status) {
   pier_http_loop *l = server->data;
   if (status < 0 || l->stopping) return;
-  pier_http_conn_accept(l);
+  pier_http_conn_accept(l, server, false);
+}
+
+static void on_unix_connection(uv_stream_t *server, int status) {
+  pier_http_loop *l = server->data;
+  if (status < 0 || l->stopping) return;
+  pier_http_conn_accept(l, server, true);
+}
+
+/* The Unix socket (mode 0600, replaced if stale) on loop 0. */
+static void listen_unix(pier_http_loop *l) {
+  const char *path = l->srv->cfg.unix_path;
+  if (!path || l->index != 0) return;
+  unlink(path);
+  if (uv_pipe_init(&l->uv, &l->unix_listener, 0) || uv_pipe_bind(&l->unix_listener, path) ||
+      uv_listen((uv_stream_t *)&l->unix_listener, 256, on_unix_connection)) {
+    PIER_LOG(PIER_LOG_ERROR, "http", "cannot listen on %s", path);
+    return;
+  }
+  chmod(path, 0600);
+  l->unix_listener.data = l;
+  l->unix_open = true;
 }
 
 static void loop_finish(pier_http_loop *l);
@@ -152,6 +174,11 @@ static void on_stop(uv_async_t *a) {
       l->listener_open = false;
       uv_close((uv_handle_t *)&l->listener, NULL);
     }
+    if (l->unix_open) {
+      l->unix_open = false;
+      uv_close((uv_handle_t *)&l->unix_listener, NULL);
+      unlink(l->srv->cfg.unix_path);
+    }
     pier_http_conn *next;
     for (pier_http_conn *c = l->conns; c; c = next) {
       next = c->next;
@@ -175,6 +202,7 @@ static void loop_main(void *arg) {
   l->listen_fd = -1; /* owned by the handle now */
   l->listener_open = true;
   l->listener.data = l;
+  listen_unix(l);
   if (l->srv->cfg.on_loop_start && l->srv->cfg.on_loop_start(l) != 0) {
     PIER_LOG(PIER_LOG_ERROR, "http", "loop %d: start hook failed", l->index);
   }

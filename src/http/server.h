@@ -64,6 +64,7 @@ struct pier_http_req {
 typedef struct pier_http_config {
   const char *host;          /* e.g. "127.0.0.1" */
   int port;                  /* 0 = pick a free port */
+  const char *unix_path;     /* also listen here (loop 0), or NULL */
   int threads;
   size_t body_bytes_max;
   uint64_t request_timeout_ms;

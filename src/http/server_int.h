@@ -24,6 +24,8 @@ struct pier_http_loop {
   uv_thread_t thread;
   int listen_fd;
   uv_tcp_t listener;
+  uv_pipe_t unix_listener; /* loop 0 only, when configured */
+  bool unix_open;
   uv_async_t stop_async;
   uv_timer_t grace_timer;
   pier_mailbox mailbox;
@@ -39,7 +41,10 @@ struct pier_http_loop {
 };
 
 struct pier_http_conn {
-  uv_tcp_t tcp;
+  union { /* TCP, or the Unix socket that runbook sandboxes reach pier through */
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  };
   uv_timer_t timer;
   pier_http_loop *loop;
   pier_http_conn *prev, *next;
@@ -62,7 +67,7 @@ struct pier_http_conn {
 };
 
 /* conn.c */
-void pier_http_conn_accept(pier_http_loop *l);
+void pier_http_conn_accept(pier_http_loop *l, uv_stream_t *server, bool is_unix);
 void pier_http_conn_close(pier_http_conn *c);
 void pier_http_conn_stop_idle(pier_http_conn *c); /* shutdown: close if idle */
 

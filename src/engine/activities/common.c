@@ -11,7 +11,6 @@
 #include <strings.h>
 
 #include "base/json.h"
-#include "engine/engine_int.h" /* pier_act_raw_config and pier_act_stopping only */
 
 static const char *passthrough[] = {"temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
                                     "response_format", "tools", "tool_choice", "parallel_tool_calls", "seed",
@@ -162,22 +161,8 @@ const char *pier_act_str(const cJSON *in, const char *key) {
   return v && v[0] ? v : NULL;
 }
 
-/* The engine keeps the config as written in the trajectory's step record
- * ("config", set before start()). There is no accessor for it in activity.h
- * yet, so this one place reads the run document directly; replace the body
- * with pier_step_config(s) once the engine exports one. */
-const cJSON *pier_act_raw_config(pier_step *s) {
-  const cJSON *steps = cJSON_GetObjectItemCaseSensitive(s->run->doc, "steps");
-  return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(steps, pier_step_name(s)), "config");
-}
-
-bool pier_act_stopping(pier_step *s) {
-  pier_engine *e = pier_step_engine(s);
-  pthread_mutex_lock(&e->lock); /* set under the lock on another thread */
-  bool stopping = e->shutting_down;
-  pthread_mutex_unlock(&e->lock);
-  return stopping;
-}
+const cJSON *pier_act_raw_config(pier_step *s) { return pier_step_config(s); }
+bool pier_act_stopping(pier_step *s) { return pier_step_stopping(s); }
 
 /* ---- images ------------------------------------------------------------------------- */
 
