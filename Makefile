@@ -36,6 +36,7 @@ test-asan: test-deps
 
 install: build
 	install -D -m 0755 $(BUILD)/pier $(DESTDIR)/usr/local/bin/pier
+	install -D -m 0644 scripts/pier-completion.bash $(DESTDIR)/usr/share/bash-completion/completions/pier
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -118,8 +118,9 @@ typedef struct pier_cli_req {
   size_t body_len;
   void *mime;                           /* curl_mime*, borrowed; or NULL */
   int (*on_data)(void *arg, const char *p, size_t n); /* 2xx bytes go here; non-0 stops */
-  void (*on_tick)(void *arg);           /* about every 100 ms while waiting */
-  void *arg;
+  void *arg;                            /* on_data's */
+  void (*on_tick)(void *tick_arg);      /* about every 100 ms while waiting */
+  void *tick_arg;
 } pier_cli_req;
 
 void pier_cli_resp_dispose(pier_cli_resp *r);
@@ -164,6 +165,8 @@ int pier_cli_status_style(const char *status);
 void pier_cli_fmt_duration(double seconds, char *out, size_t cap);
 /* "2026-06-07T03:05:58.374055Z" -> "5s ago", "3m ago", "2d ago"; "-" if unparsable. */
 void pier_cli_fmt_age(const char *iso, char *out, size_t cap);
+/* Seconds since the epoch of such a time stamp (fraction kept); -1 if unparsable. */
+double pier_cli_iso_seconds(const char *iso);
 /* Display width in columns: UTF-8 code points, escape sequences skipped. */
 size_t pier_cli_width(const char *s);
 
@@ -201,8 +204,10 @@ void pier_cli_wipe(pier_buf *b);
  * quiet skips the step lines. Exit 0 only for `completed`. */
 int pier_cli_follow(pier_cli *cli, const char *coll, const char *task, const char *id, bool quiet);
 /* Human view of an ended trajectory's result: the last step's outputs on
- * stdout, the error on stderr. Returns the exit status for its status. */
-int pier_cli_traj_result(pier_cli *cli, const cJSON *traj);
+ * stdout, the error on stderr (brief: without the reason, already shown in
+ * the step lines). Returns the exit status for its status; a run still
+ * going prints nothing and gives 0. */
+int pier_cli_traj_result(pier_cli *cli, const cJSON *traj, bool brief);
 /* One line per step (status, duration, tokens, cost) on f. */
 void pier_cli_traj_steps(const pier_cli *cli, FILE *f, const cJSON *traj);
 /* Exit status for a trajectory status: 0 for completed, 1 otherwise. */
