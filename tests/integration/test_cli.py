@@ -520,3 +520,20 @@ t pier env set ""
     assert out.splitlines() == ["collections", "list show follow cancel download", "acme/",
                                 "acme/complete-me", "--follow", "acme other"], out
     assert stack.ok("__complete", "tasks", "acme").stdout.count("complete-me\n") == 1
+
+
+def test_json_output_of_mutating_commands(stack):
+    c = stack.json("collections", "create", "json-coll")
+    assert c["name"] == "json-coll" and set(c) >= {"id", "created_at"}
+    env = stack.json("env", "set", "json-coll", "ONE", input="1")
+    assert env["environment_variables"] == {"ONE": "********"}
+    assert stack.json("env", "unset", "json-coll", "ONE")["environment_variables"] == {}
+    t = stack.json("tasks", "put", "json-coll/t", input=json.dumps(ECHO_WF))
+    assert t["name"] == "t" and t["version"] == 1 and t["workflow"] == ECHO_WF
+    assert stack.json("tasks", "put", "json-coll/t", input=json.dumps(ECHO_WF))["version"] == 2
+    assert stack.json("tasks", "delete", "json-coll/t") == {"message": "Task deleted successfully"}
+    k = stack.json("api-keys", "create", "json-coll", "-n", "k1")
+    revoked = stack.json("api-keys", "revoke", "json-coll", str(k["id"]))
+    assert revoked["id"] == k["id"] and revoked["is_active"] is False and "api_key" not in revoked
+    assert stack.json("api-keys", "revoke", "json-coll", "k1", "--delete") == {"message": "API key deleted successfully"}
+    assert stack.json("collections", "delete", "json-coll", "--yes") == {}

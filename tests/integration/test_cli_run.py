@@ -247,8 +247,8 @@ def test_trajectories_list_show_cancel(stack):
     stack.mock.script(Stall(20))
     rid = stack.ok("run", "acme/pong").stdout.strip()
     stack.mock.wait_for_requests(1, timeout=10)
-    p = stack.ok("trajectory", "cancel", f"acme/pong/{rid}")
-    assert f"Cancelled run acme/pong/{rid}." in p.stderr
+    p = stack.ok("trajectory", "cancel", f"acme/pong/{rid}", "--json")
+    assert json.loads(p.stdout) == {"results": {rid: "cancelled"}}
     f = stack.cli("trajectory", "follow", f"acme/pong/{rid}")
     assert f.returncode == 1 and "cancelled" in f.stderr
     assert trajectory(stack, f"acme/pong/{rid}")["status"] == "cancelled"
