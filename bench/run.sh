@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# bench/run.sh — pier's gateway benchmark (issue #3): latency pier adds over a
+# fast C mock of Bedrock, throughput against nginx proxy_pass to the same mock,
+# and RSS with 1,000 open streams. Everything listens on 127.0.0.1 only.
+# Not part of `make test`. See bench/README.md for what each number means.
+#
+# Knobs (environment): ROUNDS (5), DURATION (wrk seconds per run, 5),
+# PAIRS1 (pairs at 1 client, 20000), PAIRS64 (pairs at 64 clients, 100000),
+# STREAMS (1000), STREAM_FRAMES (32 frames at 1 per second), PROFILE (0|1: perf and
+# callgrind profiles of pier), OUT (results dir, bench/results/<time>), PIER_BIN (use this
+# pier binary instead of building the repo root; PIER_LABEL describes it).
+set -euo pipefail
+{ # the whole script is one compound command: bash reads it all before running, so
+  # editing this file while a run is in progress cannot derail that run.
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+PAIRS1=${PAIRS1:-20000}
+PAIRS64=${PAIRS64:-100000}
+STREAMS=${STREAMS:-1000}
+STREAM_FRAMES=${STREAM_FRAMES:-32}
+PROFILE=${PROFILE:-0}
+OUT=${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}
+MODEL=us.anthropic.claude-sonnet-4-6
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---- dependencies ---------------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+[ -f /usr/include/uv.h ] || need+=(libuv1-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+[ -f /usr/share/llhttp/llhttp.c ] || need+=(node-llhttp)
+command -v python3 >/dev/null || need+=(python3)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || die "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root"
+  log "installing ${need[*]}"
+  # Debian starts nginx.service on 0.0.0.0:80 after install; a policy-rc.d that
+  # forbids starting services keeps the machine listening on nothing new.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${need[@]}" >&2 ||
+    { apt-get update >&2 && apt-get install -y --no-install-recommends "${need[@]}" >&2; }
+  if [ $made_policy -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# ---- build -------------------------------------------------------------------------------------
+if [ -n "${PIER_BIN:-}" ]; then
+  PIER=$PIER_BIN
+else
+  log "building pier (RelWithDebInfo)"
+  (cd "$ROOT" && cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j "$(nproc)" >/dev/null)
+  PIER=$ROOT/build/pier
+fi
+log "building the bench tools"
+make -s -C "$HERE" >/dev/null
+MOCK=$HERE/build/mock_upstream
+LAT=$HERE/build/latency
+
+# 1,000 client sockets + 1,000 upstream sockets in pier, the same again in nginx.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" -ge $((STREAMS * 2 + 200)) ] || die "ulimit -n $(ulimit -n) is too low for $STREAMS streams"
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/pier-bench.XXXXXX)
+cleanup() { # only the processes this script started, by pid
+  local f
+  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Start "$@" in the background, wait for its first stdout line, echo the port.
+start_server() {
+  local name=$1; shift
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  local pid=$!
+  echo "$pid" >"$WORK/$name.pid" # start_server runs in $(...): the pid file is the record
+  for _ in $(seq 100); do
+    if grep -q '^listening on http://127.0.0.1:' "$WORK/$name.out" 2>/dev/null; then
+      sed -n '1s/.*:\([0-9]*\)$/\1/p' "$WORK/$name.out"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$WORK/$name.err" >&2
+  die "$name did not start"
+}
+stop_server() {
+  local pid
+  [ -f "$WORK/$1.pid" ] || return 0
+  pid=$(cat "$WORK/$1.pid")
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$WORK/$1.pid"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+
+api() { # METHOD PATH BODY -> response body; fails on a non-2xx status
+  curl -sS -f -X "$1" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+    --data "$3" "http://127.0.0.1:$PIER_PORT$2"
+}
+
+start_pier() {
+  PIER_PORT=$(start_server pier "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn)
+  ADMIN=$(cat "$WORK/data/admin.token")
+  PIER_URL=http://127.0.0.1:$PIER_PORT/v1/chat/completions
+}
+
+# ---- servers --------------------------------------------------------------------------------------
+log "starting the mocks and pier"
+MOCK_PORT=$(start_server mock "$MOCK" --threads 1)
+SLOW_DELTAS=$((STREAM_FRAMES - 4))
+SLOW_PORT=$(start_server slowmock "$MOCK" --threads 1 --frame-delay-ms 1000 --deltas "$SLOW_DELTAS")
+start_pier
+api POST /api/v1/collections/ '{"name":"bench"}' >/dev/null
+api POST /api/v1/collections/ '{"name":"slow"}' >/dev/null
+envjson() {
+  printf '{"environment_variables":{"AWS_BEARER_TOKEN_BEDROCK":"ABSKbench","AWS_REGION":"us-east-1","AWS_BEDROCK_RUNTIME_ENDPOINT":"http://127.0.0.1:%s"}}' "$1"
+}
+api PATCH /api/v1/collections/bench/environment "$(envjson "$MOCK_PORT")" >/dev/null
+api PATCH /api/v1/collections/slow/environment "$(envjson "$SLOW_PORT")" >/dev/null
+KEY=$(api POST /api/v1/api-keys/ '{"name":"b","collection_name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+SLOW_KEY=$(api POST /api/v1/api-keys/ '{"name":"s","collection_name":"slow"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+
+# The same request both ways: OpenAI format to pier, its Converse translation to the mock.
+printf '{"model":"bedrock/%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32}' "$MODEL" >"$WORK/pier.json"
+printf '{"model":"bedrock/%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32,"stream":true}' "$MODEL" >"$WORK/pier_stream.json"
+printf '{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":32}}' >"$WORK/direct.json"
+DIRECT_URL=http://127.0.0.1:$MOCK_PORT/model/$MODEL/converse
+DIRECT_STREAM_URL=http://127.0.0.1:$MOCK_PORT/model/$MODEL/converse-stream
+
+# nginx: two workers like pier's two loops, upstream keepalive, no access log.
+NGINX_PORT=$(free_port)
+NGINX_SLOW_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 8192; }
+worker_rlimit_nofile 16384;
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream mock { server 127.0.0.1:$MOCK_PORT; keepalive 256; }
+  upstream slowmock { server 127.0.0.1:$SLOW_PORT; keepalive 256; }
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  server { listen 127.0.0.1:$NGINX_PORT; location / { proxy_pass http://mock; } }
+  server { listen 127.0.0.1:$NGINX_SLOW_PORT; location / { proxy_pass http://slowmock; proxy_buffering off; } }
+}
+EOF
+"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx/out" 2>&1 &
+echo $! >"$WORK/nginx.pid"
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && break; sleep 0.1; done
+NGINX_URL=http://127.0.0.1:$NGINX_PORT/model/$MODEL/converse
+
+# ---- sanity: the same answer both ways -------------------------------------------------------------
+log "checking the answers"
+curl -sS -f -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' --data @"$WORK/pier.json" "$PIER_URL" |
+  grep -q '"content":"Hello! Hello! ' || die "pier's non-streaming answer is wrong"
+curl -sS -f -N -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' --data @"$WORK/pier_stream.json" "$PIER_URL" |
+  grep -q 'data: \[DONE\]' || die "pier's stream is wrong"
+curl -sS -f --data @"$WORK/direct.json" "$NGINX_URL" | grep -q '"stopReason":"end_turn"' || die "nginx does not reach the mock"
+curl -sS -f --data @"$WORK/direct.json" -o "$WORK/es.bin" "$DIRECT_STREAM_URL"
+(cd "$ROOT/tests/integration/mocks" && python3 -c '
+import sys, eventstream
+msgs = eventstream.decode_all(open(sys.argv[1], "rb").read())
+assert [m.event_type for m in msgs][0] == "messageStart" and msgs[-1].event_type == "metadata", msgs
+' "$WORK/es.bin") || die "the mock's eventstream does not decode"
+
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+emit() { # test round json...
+  python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["test"]=sys.argv[1]; d["round"]=int(sys.argv[2]); print(json.dumps(d))' "$@" >>"$RESULTS"
+}
+cpu_ticks() { # summed utime+stime (clock ticks) of the given pids, all threads
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+wrk_run() { # test round conns url body auth pid... (the proxy whose CPU time is charged)
+  local line t0 t1 c0 c1
+  local test=$1 round=$2 conns=$3 url=$4 body=$5 auth=$6
+  shift 6
+  t0=$(cpu_ticks "$@")
+  c0=$(curl -s "http://127.0.0.1:$MOCK_PORT/__stats")
+  line=$(BODY_FILE=$body AUTH=$auth wrk -t1 -c"$conns" -d"${DURATION}s" -s "$HERE/post.lua" "$url" | grep '^RESULT') ||
+    die "wrk failed for $test"
+  t1=$(cpu_ticks "$@")
+  c1=$(curl -s "http://127.0.0.1:$MOCK_PORT/__stats")
+  emit "$test" "$round" "$(python3 -c '
+import json, os, sys
+d = {k: float(v) for k, v in (x.split("=") for x in sys.argv[1].split()[1:])}
+ticks, hz = int(sys.argv[2]), os.sysconf("SC_CLK_TCK")
+d["proxy_cpu_us_per_req"] = ticks / hz * 1e6 / d["requests"] if d["requests"] else 0
+a, b = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+d["upstream_new_connections"] = b["connections"] - a["connections"] - 1  # minus the stats request
+d["upstream_requests"] = b["requests"] - a["requests"] - 1
+print(json.dumps(d))' "$line" $((t1 - t0)) "$c0" "$c1")"
+}
+lat_run() { # test round clients pairs a_url b_url b_body
+  local j
+  j=$(${LAT_PREFIX:-} "$LAT" --json -c "$3" -n "$4" -w $(($4 / 10)) --a-name direct --a-url "$5" --a-body "$WORK/direct.json" \
+      --a-header "Authorization: Bearer ABSKbench" --b-name pier --b-url "$6" --b-body "$7" \
+      --b-header "Authorization: Bearer $KEY") || {
+    kill -0 "$(cat "$WORK/pier.pid")" 2>/dev/null || die "pier died during $1 (crash? see dmesg; stderr: $(tail -3 "$WORK/pier.err"))"
+    die "latency client failed for $1"
+  }
+  emit "$1" "$2" "$j"
+}
+
+# ---- latency and throughput, rounds interleaved ------------------------------------------------------
+PIER_PID=$(cat "$WORK/pier.pid")
+NGINX_WORKERS=$(pgrep -P "$(cat "$WORK/nginx.pid")" | tr '\n' ' ')
+echo "{\"rss_idle_kb\": $(rss_kb "$PIER_PID")}" >"$WORK/idle0.json"
+for r in $(seq "$ROUNDS"); do
+  log "round $r/$ROUNDS: paired latency (direct vs pier), 1 and 64 clients"
+  lat_run lat_c1 "$r" 1 "$PAIRS1" "$DIRECT_URL" "$PIER_URL" "$WORK/pier.json"
+  lat_run lat_c64 "$r" 64 "$PAIRS64" "$DIRECT_URL" "$PIER_URL" "$WORK/pier.json"
+  lat_run lat_stream_c1 "$r" 1 $((PAIRS1 / 2)) "$DIRECT_STREAM_URL" "$PIER_URL" "$WORK/pier_stream.json"
+  if [ "$(nproc)" -gt 1 ] && command -v taskset >/dev/null; then
+    # The same 1-client run with client, mock and pier (all threads) on CPU 0: no
+    # cross-CPU wake-ups, so "added" is pier's own processing cost.
+    taskset -acp 0 "$PIER_PID" >/dev/null && taskset -acp 0 "$(cat "$WORK/mock.pid")" >/dev/null
+    LAT_PREFIX="taskset -c 0" lat_run lat_c1_onecpu "$r" 1 "$PAIRS1" "$DIRECT_URL" "$PIER_URL" "$WORK/pier.json"
+    taskset -acp "0-$(($(nproc) - 1))" "$PIER_PID" >/dev/null
+    taskset -acp "0-$(($(nproc) - 1))" "$(cat "$WORK/mock.pid")" >/dev/null
+  fi
+  log "round $r/$ROUNDS: throughput (wrk, ${DURATION}s each)"
+  for c in 1 64; do
+    wrk_run "wrk_direct_c$c" "$r" "$c" "$DIRECT_URL" "$WORK/direct.json" "Bearer ABSKbench" "$(cat "$WORK/mock.pid")"
+    wrk_run "wrk_nginx_c$c" "$r" "$c" "$NGINX_URL" "$WORK/direct.json" "Bearer ABSKbench" $NGINX_WORKERS
+    wrk_run "wrk_pier_c$c" "$r" "$c" "$PIER_URL" "$WORK/pier.json" "Bearer $KEY" "$PIER_PID"
+  done
+  wrk_run wrk_pier_stream_c64 "$r" 64 "$PIER_URL" "$WORK/pier_stream.json" "Bearer $KEY" "$PIER_PID"
+done
+curl -s "http://127.0.0.1:$MOCK_PORT/__stats" >"$OUT/mock_stats.json"
+echo "{\"rss_after_load_kb\": $(rss_kb "$PIER_PID")}" >"$WORK/load.json"
+
+# ---- optional profiles ------------------------------------------------------------------------------------
+if [ "$PROFILE" = 1 ]; then
+  if command -v perf >/dev/null; then
+    log "profiling pier: perf record (cpu-clock) under wrk -c64"
+    perf record -e cpu-clock -F 2999 -g -p "$PIER_PID" -o "$OUT/perf.data" -- \
+      env BODY_FILE="$WORK/pier.json" AUTH="Bearer $KEY" wrk -t1 -c64 -d10s -s "$HERE/post.lua" "$PIER_URL" \
+      >/dev/null 2>&1 || true
+    perf report -i "$OUT/perf.data" --no-children --sort dso -g none 2>/dev/null | grep '%' >"$OUT/perf_dso.txt" || true
+    perf report -i "$OUT/perf.data" --no-children --sort dso,symbol -g none 2>/dev/null | grep '%' |
+      head -60 >"$OUT/perf_top.txt" || true
+  fi
+  if command -v valgrind >/dev/null; then
+    log "profiling pier: callgrind, 5000 requests from 4 clients"
+    stop_server pier
+    PIER_PORT=$(start_server pier valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+      "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn)
+    PIER_URL=http://127.0.0.1:$PIER_PORT/v1/chat/completions
+    "$LAT" -c 4 -n 5000 -w 0 --a-url "$DIRECT_URL" --a-body "$WORK/direct.json" --b-url "$PIER_URL" \
+      --b-body "$WORK/pier.json" --b-header "Authorization: Bearer $KEY" >/dev/null
+    stop_server pier
+    python3 "$HERE/cg_summary.py" "$OUT/callgrind.out" 5000 >"$OUT/callgrind_summary.txt" || true
+    log "callgrind summary in $OUT/callgrind_summary.txt"
+  fi
+fi
+
+# ---- RSS: 1,000 concurrent streams, on a fresh pier ------------------------------------------------------------
+log "RSS: $STREAMS concurrent streams through pier (1 frame/s, $STREAM_FRAMES frames)"
+stop_server pier
+start_pier
+PIER_PID=$(cat "$WORK/pier.pid")
+# One request each way first so both loops have their libraries and pools warm.
+for _ in 1 2 3 4; do
+  curl -s -o /dev/null -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' --data @"$WORK/pier.json" "$PIER_URL"
+done
+sleep 0.5
+printf '{"model":"bedrock/%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32,"stream":true}' "$MODEL" >"$WORK/slow.json"
+j=$("$LAT" --json --hold "$STREAMS" --timeout $((STREAM_FRAMES + 60)) --pid "$PIER_PID" --pid "$(cat "$WORK/slowmock.pid")" \
+    --b-url "$PIER_URL" --b-body "$WORK/slow.json" --b-header "Authorization: Bearer $SLOW_KEY") || die "hold run failed: $j"
+emit rss_pier 1 "$j"
+log "RSS: $STREAMS concurrent streams through nginx (same slow mock), for comparison"
+NW=()
+for p in $(pgrep -P "$(cat "$WORK/nginx.pid")"); do NW+=(--pid "$p"); done
+j=$("$LAT" --json --hold "$STREAMS" --timeout $((STREAM_FRAMES + 60)) "${NW[@]}" \
+    --b-url "http://127.0.0.1:$NGINX_SLOW_PORT/model/$MODEL/converse-stream" --b-body "$WORK/direct.json") || die "nginx hold run failed"
+emit rss_nginx 1 "$j"
+
+# ---- report -------------------------------------------------------------------------------------------------------
+{
+  echo "{\"machine\": {\"cpus\": $(nproc), \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')\","
+  echo " \"kernel\": \"$(uname -r)\", \"mem_mb\": $(free -m | awk '/^Mem:/{print $2}'),"
+  echo " \"nginx\": \"$("$NGINX" -v 2>&1 | sed 's/.*\///')\", \"wrk\": \"$(wrk -v 2>&1 | head -1 | awk '{print $2}')\","
+  echo " \"curl\": \"$(curl-config --version 2>/dev/null | awk '{print $2}')\", \"pier_commit\": \"$([ -n "${PIER_BIN:-}" ] && echo prebuilt || (cd "$ROOT" && git describe --always --dirty))\","
+  echo " \"pier_bin\": \"${PIER_LABEL:-$PIER}\","
+  echo " \"rounds\": $ROUNDS, \"duration_s\": $DURATION, \"streams\": $STREAMS},"
+  echo " \"idle\": $(cat "$WORK/idle0.json"), \"after_load\": $(cat "$WORK/load.json"), \"mock_stats\": $(cat "$OUT/mock_stats.json")}"
+} >"$OUT/meta.json"
+python3 "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.md"
+exit
+}
