@@ -23,7 +23,8 @@ typedef struct record_job {
   char task[160];
 } record_job;
 
-/* data: URLs and very long strings are replaced by a note of their size. */
+/* data: URLs are replaced by a note of their size; strings over 32 KiB keep
+ * their first 32 KiB, ending in a note of how much was cut. */
 static void shrink(cJSON *v) {
   if (cJSON_IsString(v)) {
     size_t n = strlen(v->valuestring);
@@ -33,18 +34,35 @@ static void shrink(cJSON *v) {
       snprintf(note, sizeof note, "%.*s[%zu bytes of base64 redacted]", (int)(comma - v->valuestring + 1),
                v->valuestring, n - (size_t)(comma - v->valuestring + 1));
       cJSON_SetValuestring(v, note);
-    } else if (n > STRING_KEEP_MAX) {
-      snprintf(note, sizeof note, "[%zu bytes]", n);
-      v->valuestring[STRING_KEEP_MAX] = '\0';
+    } else if (n > STRING_KEEP_MAX) { /* keep the head, say what was cut */
+      int k = snprintf(note, sizeof note, "...[%zu more bytes not recorded]", n - STRING_KEEP_MAX);
+      size_t keep = STRING_KEEP_MAX - (size_t)k;
+      while (keep && ((unsigned char)v->valuestring[keep] & 0xC0) == 0x80) keep--; /* whole characters */
+      memcpy(v->valuestring + keep, note, (size_t)k + 1);
     }
     return;
   }
   for (cJSON *c = v ? v->child : NULL; c; c = c->next) shrink(c);
 }
 
+/* Insert only; on an id already taken (by any collection) draw another and
+ * patch the 8 hex digits in place — ids have a fixed width. */
 static int record_work(pier_db *db, void *arg) {
   record_job *j = arg;
-  return db->ops->traj_put(db, &j->t);
+  int rc = PIER_EEXISTS;
+  for (int tries = 0; rc == PIER_EEXISTS && tries < 8; tries++) {
+    if (tries) {
+      unsigned char raw[4];
+      char id[9];
+      pier_random(raw, sizeof raw);
+      pier_hex(raw, sizeof raw, id);
+      char *at = strstr(j->doc, "\"trajectory_id\":\"");
+      if (at) memcpy(at + 17, id, 8);
+      memcpy(j->t.id, id, 9);
+    }
+    rc = db->ops->traj_put(db, &j->t);
+  }
+  return rc;
 }
 
 static void record_done(void *arg, int rc) {
@@ -139,6 +157,7 @@ void pier_chat_record(pier_chat_ctx *x, const pier_chat_result *res) {
   j->t.created_us = start_us;
   j->t.updated_us = end_us;
   j->t.duration_s = (double)res->latency_ms / 1e3;
+  j->t.create = true;
   if (!j->doc || pier_store_submit(APP(req)->store, PIER_STORE_WRITE, pier_http_loop_mailbox(req->loop), record_work,
                                    record_done, j) != 0) {
     cJSON_free(j->doc);

@@ -84,15 +84,52 @@ int pier_api_env_apply(pier_db *db, const unsigned char *key, int64_t collection
   return rc;
 }
 
+static int unseal_shown(pier_db *db, env_job *j);
+
 static int list_work(pier_db *db, void *arg) {
   env_job *j = arg;
-  return db->ops->env_list(db, &j->req->arena, j->col.id, &j->list, &j->n);
+  int rc = db->ops->env_list(db, &j->req->arena, j->col.id, &j->list, &j->n);
+  return rc ? rc : unseal_shown(db, j);
+}
+
+/* Settings that are not secrets (regions, endpoints) are shown as they are, so
+ * clients can check a configuration; every other value is masked. */
+static bool shown(const char *name) {
+  static const char *exact[] = {"AWS_REGION", "AWS_REGION_NAME", "AWS_DEFAULT_REGION", "OPENAI_ORGANIZATION", NULL};
+  static const char *suffix[] = {"_API_BASE", "_BASE_URL", "_RUNTIME_ENDPOINT", NULL};
+  for (int i = 0; exact[i]; i++)
+    if (!strcmp(name, exact[i])) return true;
+  size_t n = strlen(name);
+  for (int i = 0; suffix[i]; i++) {
+    size_t m = strlen(suffix[i]);
+    if (n > m && !strcmp(name + n - m, suffix[i])) return true;
+  }
+  return false;
+}
+
+/* Unseal the shown ones (on the store thread, where the key may be used). */
+static int unseal_shown(pier_db *db, env_job *j) {
+  (void)db;
+  pier_buf plain;
+  pier_buf_init(&plain, PIER_ENV_VALUE_BYTES_MAX);
+  for (size_t i = 0; i < j->n; i++) {
+    pier_env_var *v = &j->list[i];
+    v->box_len = shown(v->name) ? v->box_len : 0;
+    if (!v->box_len || pier_unseal(APP(j->req)->master_key, v->box, v->box_len, v->nonce, &plain) != 0) {
+      v->box = NULL;
+      continue;
+    }
+    v->box = (const unsigned char *)pier_arena_strdup(&j->req->arena, pier_buf_slice(&plain));
+  }
+  pier_buf_dispose(&plain);
+  return 0;
 }
 
 static void respond_env(env_job *j) {
   cJSON *o = pier_api_collection_json(&j->col);
   cJSON *vars = cJSON_AddObjectToObject(o, "environment_variables");
-  for (size_t i = 0; i < j->n; i++) cJSON_AddStringToObject(vars, j->list[i].name, MASK);
+  for (size_t i = 0; i < j->n; i++)
+    cJSON_AddStringToObject(vars, j->list[i].name, j->list[i].box ? (const char *)j->list[i].box : MASK);
   pier_http_respond_json(j->req, 200, o);
   cJSON_Delete(o);
 }
@@ -122,7 +159,7 @@ static int patch_work(pier_db *db, void *arg) {
   env_job *j = arg;
   int rc = pier_api_env_apply(db, APP(j->req)->master_key, j->col.id, j->vars);
   if (!rc) rc = db->ops->env_list(db, &j->req->arena, j->col.id, &j->list, &j->n);
-  return rc;
+  return rc ? rc : unseal_shown(db, j);
 }
 
 static void patch_done(void *arg, int rc) {

@@ -247,6 +247,14 @@ static int statuses_work(pier_db *db, void *arg) {
     pier_traj t;
     int rc = db->ops->traj_get(db, &j->req->arena, j->col.id, j->task, pier_slice_from(c->string), &t);
     const char *outcome = rc == PIER_ENOTFOUND ? "not found" : rc ? "error" : NULL;
+    /* cancelling is for runs that have not ended; an ended run keeps its status */
+    bool over = !outcome && strcmp(t.status, "pending") && strcmp(t.status, "running");
+    if (over && !strcmp(c->valuestring, "cancelled")) {
+      char *msg = !strcmp(t.status, "cancelled") ? "cancelled" /* idempotent */
+                  : pier_arena_printf(&j->req->arena, "not cancelled: already %s", t.status);
+      cJSON_ReplaceItemInObjectCaseSensitive(j->result, c->string, cJSON_CreateString(msg ? msg : "not cancelled"));
+      continue;
+    }
     cJSON *doc = outcome ? NULL : cJSON_Parse(t.doc);
     if (doc) {
       cJSON_ReplaceItemInObjectCaseSensitive(doc, "status", cJSON_CreateString(c->valuestring));
@@ -298,7 +306,10 @@ void pier_h_trajectory_statuses(pier_http_req *req) {
       return;
     }
     /* a run executing now is cancelled by the engine (its model calls are aborted) */
-    bool live = !strcmp(c->valuestring, "cancelled") && pier_engine_cancel(APP(req)->engine, c->string) == 0;
+    char task[256];
+    snprintf(task, sizeof task, "%.*s", (int)j->task.len, j->task.ptr);
+    bool live = !strcmp(c->valuestring, "cancelled") &&
+                pier_engine_cancel(APP(req)->engine, c->string, j->col.id, task) == 0;
     cJSON_AddStringToObject(j->result, c->string, live ? "cancelled" : "pending-store");
     store |= !live;
   }

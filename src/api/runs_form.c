@@ -263,12 +263,15 @@ void pier_runs_store_files(pier_http_req *req, run_form *form, const char *colle
   pier_hex(raw, sizeof raw, upload);
   char *rel = pier_arena_printf(a, "%s/%s/0000/uploads/%s", collection, task, upload);
   bool ok = j && rel;
-  for (int i = 0; ok && i < form->nfiles; i++) {
+  for (int i = 0; ok && i < form->nfiles; i++) { /* unique names: "a.txt", then "2-a.txt", "3-a.txt", ... */
     run_file *f = &form->files[i];
-    bool dup = false;
-    for (int k = 0; k < i; k++) dup |= strcmp(form->files[k].name, f->name) == 0;
-    f->path = dup ? pier_arena_printf(a, "%s/%d-%s", rel, i, f->name) : pier_arena_printf(a, "%s/%s", rel, f->name);
-    ok = f->path != NULL;
+    for (int n = 1; ok; n++) {
+      f->path = n == 1 ? pier_arena_printf(a, "%s/%s", rel, f->name) : pier_arena_printf(a, "%s/%d-%s", rel, n, f->name);
+      ok = f->path != NULL;
+      bool taken = false;
+      for (int k = 0; ok && k < i; k++) taken |= strcmp(form->files[k].path, f->path) == 0;
+      if (!taken) break;
+    }
   }
   if (ok) {
     *j = (files_job){.req = req, .form = form, .collection_id = collection_id, .done = done, .arg = arg,

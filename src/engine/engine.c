@@ -30,6 +30,11 @@ int pier_engine_create(pier_store *store, const pier_engine_config *cfg, pier_en
 
 void pier_engine_destroy(pier_engine *e) {
   if (!e) return;
+  while (e->qhead) { /* the queue's references (the runs stay stored as pending) */
+    pier_run *r = e->qhead;
+    e->qhead = r->qnext;
+    pier_run_unref(r);
+  }
   size_t it = 0;
   void *v;
   while (pier_map_next(&e->runs, &it, NULL, &v)) pier_run_unref(v);
@@ -118,6 +123,7 @@ void pier_engine_remove_executor(pier_engine *e, pier_executor *ex) {
     pier_run_pause(mine[i]);
     pier_run_unref(mine[i]);
   }
+  pier_webhook_drop_executor(e, ex);
 }
 
 static void release_watchers(pier_run *r) { pier_run_drop_watchers(r); }
@@ -241,7 +247,29 @@ static pier_run *registry_find(pier_engine *e, const char *id) {
 
 /* ---- submit --------------------------------------------------------------------------- */
 
+/* A stored trajectory (any collection) already has this id: take another. */
+static bool new_id(pier_engine *e, pier_run *r) {
+  if (++r->id_tries > 8) return false;
+  pthread_mutex_lock(&e->lock);
+  pier_run *mine = pier_map_del(&e->runs, pier_slice_from(r->id));
+  int rc;
+  do {
+    unsigned char raw[4];
+    pier_random(raw, sizeof raw);
+    pier_hex(raw, sizeof raw, r->id);
+  } while (pier_map_get(&e->runs, pier_slice_from(r->id)));
+  rc = mine ? pier_map_put(&e->runs, pier_slice_from(r->id), mine, NULL) : 0;
+  pthread_mutex_unlock(&e->lock);
+  if (rc && mine) pier_run_unref(mine);
+  cJSON_ReplaceItemInObjectCaseSensitive(r->doc, "trajectory_id", cJSON_CreateString(r->id));
+  return rc == 0;
+}
+
 static void after_first_save(pier_run *r, int rc) {
+  if (rc == PIER_EEXISTS && new_id(r->e, r)) {
+    pier_run_persist(r, after_first_save);
+    return;
+  }
   if (r->created_cb) r->created_cb(r->created_arg, rc, r->id);
   r->created_cb = NULL;
   if (rc) {
@@ -307,9 +335,13 @@ int pier_engine_watch(pier_engine *e, pier_executor *ex, const char *run_id, con
 
 static void cancel_on_loop(pier_run *r) { pier_run_cancel_here(r); }
 
-int pier_engine_cancel(pier_engine *e, const char *run_id) {
+int pier_engine_cancel(pier_engine *e, const char *run_id, int64_t collection_id, const char *task) {
   pier_run *r = registry_find(e, run_id);
   if (!r) return PIER_ENOTFOUND;
+  if (r->collection_id != collection_id || (task && strcmp(r->task, task) != 0)) {
+    pier_run_unref(r); /* someone else's run: as good as absent */
+    return PIER_ENOTFOUND;
+  }
   int rc = 0;
   if (dequeue(e, r)) r->ex = r->ex ? r->ex : pick_executor(e);
   if (!pier_run_post(r, cancel_on_loop)) rc = PIER_EAGAIN;

@@ -100,8 +100,10 @@ int pier_engine_watch(pier_engine *e, pier_executor *ex, const char *run_id, con
 /* Stop receiving (on ex's loop); no callback after this. */
 void pier_watch_close(pier_watch *w);
 
-/* Cancel an active run (its in-flight model calls are aborted). */
-int pier_engine_cancel(pier_engine *e, const char *run_id);
+/* Cancel an active run of that collection and task (task NULL: any task of
+ * the collection); its in-flight model calls are aborted. PIER_ENOTFOUND when
+ * no such run is executing. */
+int pier_engine_cancel(pier_engine *e, const char *run_id, int64_t collection_id, const char *task);
 /* The gateway's TCP port, known once the server has bound it. */
 void pier_engine_set_gateway(pier_engine *e, int port);
 /* Runs executing / waiting (metrics, tests). */

@@ -67,6 +67,8 @@ struct pier_run {
   /* continuation after a persist */
   void (*after_save)(pier_run *r, int rc);
   bool saving;
+  bool stored;      /* the first insert succeeded (later saves update) */
+  int id_tries;
   /* submitter's callback, called once the first state is durable */
   pier_run_created_fn created_cb;
   void *created_arg;
@@ -83,6 +85,7 @@ struct pier_engine {
   pier_executor *exs[PIER_ENGINE_EXECUTORS_MAX];
   int nexs, rr;
   pier_run *qhead, *qtail; /* queued runs */
+  struct pier_webhook *webhooks; /* deliveries in progress (lock) */
   int queued, running;
   bool shutting_down;
 };
@@ -109,6 +112,9 @@ int pier_run_seal_secrets(pier_run *r) PIER_WUR;
 void pier_run_step_ended(pier_run *r, pier_step *s, const char *status, const char *error);
 /* Copy of v with every secret value of env replaced by "[REDACTED]". */
 cJSON *pier_redact(const cJSON *v, const cJSON *env);
+/* The same for one string: a heap copy with secrets replaced, or NULL when
+ * nothing had to change. */
+char *pier_redact_str(const char *in, const cJSON *env);
 
 /* watch.c */
 void pier_run_notify(pier_run *r, const char *event, const cJSON *data); /* to every watcher */
@@ -130,6 +136,8 @@ void pier_step_op_remove(pier_step *s, pier_op *op);
 
 /* webhook.c */
 void pier_webhook_send(pier_run *r);
+/* The loop of ex is stopping: drop its deliveries (on that loop). */
+void pier_webhook_drop_executor(pier_engine *e, pier_executor *ex);
 
 /* price.c */
 double pier_price_cost(const char *model, const pier_usage *u);

@@ -360,7 +360,7 @@ static void child_finish(child_op *c, const cJSON *doc, const char *error) {
 static void child_cancel(pier_op *op) {
   child_op *c = (child_op *)op;
   c->cancelled = true;
-  if (c->run_id[0]) pier_engine_cancel(c->e, c->run_id); /* PIER_ENOTFOUND: already over */
+  if (c->run_id[0]) pier_engine_cancel(c->e, c->run_id, c->collection_id, NULL); /* ENOTFOUND: already over */
   pier_watch_close(c->watch);
   c->watch = NULL;
   if (!c->pending) child_free(c);
@@ -377,7 +377,7 @@ static void child_created(void *arg, int rc, const char *id) {
   child_op *c = arg;
   c->pending--;
   if (c->cancelled) {
-    if (!rc) pier_engine_cancel(c->e, id);
+    if (!rc) pier_engine_cancel(c->e, id, c->collection_id, NULL);
     if (!c->pending) child_free(c);
     return;
   }

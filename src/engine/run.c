@@ -130,6 +130,7 @@ static int save_work(pier_db *db, void *arg) {
 static void save_done(void *arg, int rc) {
   save_job *j = arg;
   pier_run *r = j->r;
+  if (!rc && j->t.create) r->stored = true;
   cJSON_free(j->doc);
   free(j);
   r->saving = false;
@@ -160,7 +161,8 @@ void pier_run_persist(pier_run *r, void (*then)(pier_run *r, int rc)) {
   const char *st = pier_json_str(r->doc, "status");
   snprintf(j->status, sizeof j->status, "%s", st ? st : "running");
   j->t = (pier_traj){.collection_id = r->collection_id, .task = r->task, .status = j->status,
-                     .doc = j->doc, .created_us = r->created_us, .updated_us = now, .duration_s = duration_of(r)};
+                     .doc = j->doc, .created_us = r->created_us, .updated_us = now, .duration_s = duration_of(r),
+                     .create = !r->stored};
   snprintf(j->t.id, sizeof j->t.id, "%s", r->id);
   if (r->secrets_box.len) {
     j->t.secrets_box = (const unsigned char *)r->secrets_box.ptr;
@@ -182,6 +184,11 @@ void pier_run_persist(pier_run *r, void (*then)(pier_run *r, int rc)) {
 
 /* ---- start ---------------------------------------------------------------------- */
 
+static void after_running_saved(pier_run *r, int rc) {
+  (void)rc; /* a failed save is logged; the next one carries the state */
+  next_step(r);
+}
+
 static void on_env(void *arg, cJSON *env, int rc) {
   pier_run *r = arg;
   if (r->state == RUN_ENDED) { /* cancelled while loading */
@@ -202,11 +209,14 @@ static void on_env(void *arg, cJSON *env, int rc) {
     }
   r->started_ms = uv_now(r->ex->loop);
   const char *st = pier_json_str(r->doc, "status");
-  if (st && strcmp(st, "running") != 0) {
+  if (st && strcmp(st, "running") != 0) { /* readers see "running" from now on */
     set_str(r->doc, "status", "running");
     pier_run_notify(r, "run_started", NULL);
+    r->state = RUN_SAVING;
+    pier_run_persist(r, after_running_saved);
+  } else {
+    next_step(r);
   }
-  next_step(r);
   pier_run_unref(r);
 }
 
@@ -355,15 +365,17 @@ void pier_run_step_ended(pier_run *r, pier_step *s, const char *status, const ch
   cJSON *rec = cJSON_GetObjectItemCaseSensitive(steps_obj(r), s->name);
   int64_t now = pier_now_us();
   set_str(rec, "status", status);
-  cJSON_ReplaceItemInObjectCaseSensitive(rec, "outputs", s->outputs);
-  s->outputs = NULL;
+  cJSON *outputs = pier_redact(s->outputs, r->env); /* what the trajectory keeps */
+  cJSON_ReplaceItemInObjectCaseSensitive(rec, "outputs", outputs ? outputs : cJSON_CreateObject());
+  char *clean = error ? pier_redact_str(error, r->env) : NULL;
+  if (clean) error = clean;
   set_str(rec, "error", error);
   set_time(rec, "ended", now);
   cJSON_ReplaceItemInObjectCaseSensitive(rec, "duration_seconds", cJSON_CreateNumber((double)(now - s->started_us) / 1e6));
   usage_json(rec, s);
-  if (s->attempts) {
-    cJSON_AddItemToObject(rec, "attempts", s->attempts);
-    s->attempts = NULL;
+  if (s->attempts) { /* model names and errors may quote a secret too */
+    cJSON *attempts = pier_redact(s->attempts, r->env);
+    if (attempts) cJSON_AddItemToObject(rec, "attempts", attempts);
   }
   bool ok = !strcmp(status, "completed");
   if (ok) cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(r->doc, "completed_steps"), cJSON_CreateString(s->name));
@@ -376,10 +388,12 @@ void pier_run_step_ended(pier_run *r, pier_step *s, const char *status, const ch
   if (!ok) {
     char msg[1400];
     snprintf(msg, sizeof msg, "step \"%s\" %s: %s", name, status, error ? error : "no detail");
+    free(clean);
     free(target);
     finish(r, !strcmp(status, "cancelled") ? "cancelled" : "failed", msg);
     return;
   }
+  free(clean);
   int t = target ? skip_to(r, target) : -1;
   free(target);
   r->step_index = t >= 0 ? t : r->step_index + 1;
@@ -404,7 +418,9 @@ static void finish(pier_run *r, const char *status, const char *error) {
   if (r->state == RUN_ENDED) return;
   r->state = RUN_ENDED;
   set_str(r->doc, "status", status);
-  set_str(r->doc, "error", error);
+  char *clean = error ? pier_redact_str(error, r->env) : NULL;
+  set_str(r->doc, "error", clean ? clean : error);
+  free(clean);
   set_time(r->doc, "ended", pier_now_us());
   pier_run_notify(r, "run_ended", NULL);
   pier_run_persist(r, after_final_save);
@@ -483,6 +499,7 @@ int pier_run_restore(pier_engine *e, const pier_traj *t, pier_run **out) {
     pier_buf_dispose(&plain);
   }
   r->state = RUN_QUEUED;
+  r->stored = true; /* later saves update the stored row */
   *out = r;
   return 0;
 }

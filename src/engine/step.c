@@ -161,6 +161,8 @@ static char *redact_str(const char *in, const cJSON *env) {
   return out;
 }
 
+char *pier_redact_str(const char *in, const cJSON *env) { return redact_str(in, env); }
+
 static void redact_in_place(cJSON *v, const cJSON *env) {
   if (cJSON_IsString(v)) {
     char *r = redact_str(v->valuestring, env);

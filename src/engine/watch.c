@@ -113,6 +113,15 @@ static void attach_on_loop(pier_run *r) {
     }
     w->next = r->watchers;
     r->watchers = w;
+    if (r->step) { /* joined mid-step: tell this watcher which step is running */
+      cJSON *rec = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->doc, "steps"), r->step->name);
+      pier_watch *rest = w->next;
+      w->next = NULL;
+      r->watchers = w;
+      pier_run_notify(r, "step_started", rec);
+      w->next = rest;
+      r->watchers = w;
+    }
   }
 }
 

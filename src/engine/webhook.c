@@ -12,14 +12,36 @@
 #include "base/util.h"
 #include "engine/engine_int.h"
 
-typedef struct webhook {
+typedef struct pier_webhook webhook;
+struct pier_webhook {
+  pier_engine *e;
+  webhook *next; /* in e->webhooks */
+  pier_upstream_req *ur;
   pier_executor *ex;
   char *url, *secret, *body;
   char id[16];
   int attempt, max_attempts;
   uint64_t base_ms;
   uv_timer_t timer;
-} webhook;
+};
+
+static void unlink_wh(webhook *w) {
+  pthread_mutex_lock(&w->e->lock);
+  for (webhook **p = &w->e->webhooks; *p; p = &(*p)->next)
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  pthread_mutex_unlock(&w->e->lock);
+}
+
+static void wh_free(uv_handle_t *h);
+
+/* Finished (or given up): out of the list, timer closed, freed. */
+static void wh_end(webhook *w) {
+  unlink_wh(w);
+  uv_close((uv_handle_t *)&w->timer, wh_free);
+}
 
 static void wh_free(uv_handle_t *h) {
   webhook *w = h->data;
@@ -37,13 +59,14 @@ static void on_timer(uv_timer_t *t) { wh_send(t->data); }
 static void on_done(pier_upstream_req *r, void *arg, const pier_upstream_result *res) {
   (void)r;
   webhook *w = arg;
+  w->ur = NULL;
   bool ok = res->fail == PIER_UP_OK && res->status >= 200 && res->status < 300;
   bool retry = !ok && (res->fail != PIER_UP_OK || res->status == 429 || res->status >= 500);
   if (ok || !retry || w->attempt >= w->max_attempts) {
     if (!ok)
       PIER_LOG(PIER_LOG_WARN, "webhook", "run=%s webhook gave up after %d attempt(s): %s", w->id, w->attempt,
                res->fail != PIER_UP_OK ? (res->detail ? res->detail : "no answer") : "HTTP error status");
-    uv_close((uv_handle_t *)&w->timer, wh_free);
+    wh_end(w);
     return;
   }
   uint64_t wait = w->base_ms << (w->attempt - 1 < 10 ? w->attempt - 1 : 10);
@@ -62,7 +85,7 @@ static void wh_send(webhook *w) {
                            .response_bytes_max = 1 << 20, .arg = w, .on_done = on_done};
   pier_upstream_req *ur;
   if (pier_upstream_req_new(w->ex->up, &uo, &ur) != 0) {
-    uv_close((uv_handle_t *)&w->timer, wh_free);
+    wh_end(w);
     return;
   }
   char ts[24];
@@ -91,8 +114,10 @@ static void wh_send(webhook *w) {
   if (!rc) rc = pier_upstream_req_start(ur);
   if (rc) {
     pier_upstream_cancel(ur);
-    uv_close((uv_handle_t *)&w->timer, wh_free);
+    wh_end(w);
+    return;
   }
+  w->ur = ur;
 }
 
 /* Jetty's payload: the trajectory's identity, status and steps. */
@@ -112,6 +137,7 @@ static char *payload(pier_run *r) {
 void pier_webhook_send(pier_run *r) {
   webhook *w = calloc(1, sizeof *w);
   if (!w) return;
+  w->e = r->e;
   w->ex = r->ex;
   w->url = strdup(r->webhook_url);
   w->secret = r->webhook_secret ? strdup(r->webhook_secret) : NULL;
@@ -121,9 +147,29 @@ void pier_webhook_send(pier_run *r) {
   w->base_ms = r->e->cfg.webhook_retry_base_ms ? r->e->cfg.webhook_retry_base_ms : 1000;
   uv_timer_init(r->ex->loop, &w->timer);
   w->timer.data = w;
+  pthread_mutex_lock(&w->e->lock);
+  w->next = w->e->webhooks;
+  w->e->webhooks = w;
+  pthread_mutex_unlock(&w->e->lock);
   if (!w->url || !w->body) {
-    uv_close((uv_handle_t *)&w->timer, wh_free);
+    wh_end(w);
     return;
   }
   wh_send(w);
+}
+
+void pier_webhook_drop_executor(pier_engine *e, pier_executor *ex) {
+  for (;;) {
+    webhook *w = NULL;
+    pthread_mutex_lock(&e->lock);
+    for (webhook *p = e->webhooks; p && !w; p = p->next)
+      if (p->ex == ex) w = p;
+    pthread_mutex_unlock(&e->lock);
+    if (!w) return;
+    PIER_LOG(PIER_LOG_WARN, "webhook", "run=%s webhook not delivered: the server is stopping", w->id);
+    if (w->ur) pier_upstream_cancel(w->ur);
+    w->ur = NULL;
+    uv_timer_stop(&w->timer);
+    wh_end(w);
+  }
 }

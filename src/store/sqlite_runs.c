@@ -10,13 +10,16 @@ static void bind_slice(sqlite3_stmt *st, int i, pier_slice s) {
 }
 
 int pier_sqlite_traj_put(pier_db *db, const pier_traj *t) {
+  static const char create_sql[] =
+      "INSERT INTO trajectories(id, collection_id, task, status, doc, secrets_box, secrets_nonce, created_us, "
+      "updated_us, duration_s) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
   static const char sql[] =
       "INSERT INTO trajectories(id, collection_id, task, status, doc, secrets_box, secrets_nonce, created_us, "
       "updated_us, duration_s) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(id) DO UPDATE SET "
       "status = excluded.status, doc = excluded.doc, updated_us = excluded.updated_us, "
       "duration_s = excluded.duration_s, secrets_box = COALESCE(excluded.secrets_box, secrets_box), "
       "secrets_nonce = COALESCE(excluded.secrets_nonce, secrets_nonce)";
-  sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
+  sqlite3_stmt *st = pier_sqlite_stmt(DB(db), t->create ? create_sql : sql);
   if (!st) return PIER_EDB;
   sqlite3_bind_text(st, 1, t->id, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 2, t->collection_id);

@@ -68,6 +68,7 @@ typedef struct pier_traj {
   unsigned char secrets_nonce[PIER_SEAL_NONCE_BYTES];
   int64_t created_us, updated_us;
   double duration_s;       /* for stats; < 0 when not finished */
+  bool create;             /* insert only: PIER_EEXISTS if the id is taken */
 } pier_traj;
 
 typedef struct pier_traj_stats {

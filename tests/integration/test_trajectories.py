@@ -135,8 +135,10 @@ def test_a_new_run_or_chat_record_never_overwrites_a_stored_trajectory_with_the_
         chat = s.pier.post("/v1/chat/completions", token=s.key,
                            json={"model": "bedrock/" + SONNET, "messages": [{"role": "user", "content": "hi"}]})
         assert chat.status_code == 200, chat.text
-        # the record lands either under _chat (fine) or over the first trajectory (the bug)
-        wait_until(lambda: s.page("_chat")["total"] or s.traj("first", FIXED_ID) != stored, 5, "the chat record")
+        # the record lands under _chat with another id, or (every id pinned here) is refused and
+        # logged -- but never written over the first trajectory (the bug)
+        wait_until(lambda: s.page("_chat")["total"] or "could not record chat trajectory" in s.pier.stderr()
+                   or s.traj("first", FIXED_ID) != stored, 5, "the chat record")
         assert s.traj("first", FIXED_ID) == stored
     finally:
         s.close()
@@ -385,6 +387,9 @@ def test_events_keep_alive_and_a_watcher_leaving_early():
         s.mock.wait_for_requests(1)
         ev = EventStream(s.pier, f"/api/v1/db/trajectory/{COLLECTION}/idle/{tid}/events", s.key)
         assert ev.next()[0] == "status"
+        name, data = ev.next()  # joining mid-step: the running step is announced first
+        step = json.loads(data)["step"]
+        assert name == "step_started" and (step["key"], step["status"]) == ("chat", "running")
         for _ in range(2):
             assert ev.resp.readline() == b": keep-alive\n" and ev.resp.readline() == b"\n"
         ev.close()
