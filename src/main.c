@@ -5,6 +5,7 @@
 
 #include "api/app.h"
 #include "cli/cli.h"
+#include "sandbox/sandbox.h"
 
 #define PIER_VERSION "0.1.0"
 
@@ -22,7 +23,11 @@ static const struct {
 static void usage(FILE *f) {
   fputs("usage: pier <command> [<verb>] [arguments] [options]\n\nServer:\n", f);
   for (size_t i = 0; i < NLOCAL; i++) fprintf(f, "  %-14s %s\n", local_cmds[i].name, local_cmds[i].summary);
-  fputs("  version        print the version\n\nClient (talks to a pier server):\n", f);
+  fputs("  snapshot       import and list sandbox root filesystems (pier snapshot --help)\n"
+        "  agent          install coding agents for runbooks (pier agent --help)\n"
+        "  bridge         forward a TCP port to a Unix socket (used inside runbook sandboxes)\n"
+        "  version        print the version\n\nClient (talks to a pier server):\n",
+        f);
   pier_cli_usage(f);
   fputs("\nRun 'pier help <command>' or 'pier <command> --help' for details.\n", f);
 }
@@ -33,6 +38,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *cmd = argv[1];
+  if (pier_sandbox_cli_handles(cmd)) return pier_sandbox_cli_main(cmd, argc - 2, argv + 2);
   for (size_t i = 0; i < NLOCAL; i++) {
     if (strcmp(cmd, local_cmds[i].name) == 0) return local_cmds[i].run(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], local_cmds[i].name) == 0) {

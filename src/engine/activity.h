@@ -78,9 +78,23 @@ typedef void (*pier_step_child_cb)(pier_step *s, void *arg, const char *run_id, 
 int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params, pier_step_child_cb cb,
                         void *arg) PIER_WUR;
 
-/* Record stored files (the rows only; the bytes are already on disk). recs must
- * live until cb; cb(s, arg, rc) on the loop. */
+/* Record stored files (the rows only; the bytes are already on disk). recs are
+ * copied; cb(s, arg, rc) on the loop, never after the step was cancelled. */
 typedef void (*pier_step_done_cb)(pier_step *s, void *arg, int rc);
-int pier_step_record_files(pier_step *s, pier_file_rec *recs, size_t n, pier_step_done_cb cb, void *arg) PIER_WUR;
+int pier_step_record_files(pier_step *s, const pier_file_rec *recs, size_t n, pier_step_done_cb cb, void *arg) PIER_WUR;
+
+/* Run fn(arg) on a worker thread (file work), then after(s, arg, ok) on the
+ * loop. When the step was cancelled meanwhile, after gets s == NULL and must
+ * only release arg. */
+typedef void (*pier_step_after_cb)(pier_step *s, void *arg, bool ok);
+int pier_step_work(pier_step *s, void (*fn)(void *arg), pier_step_after_cb after, void *arg) PIER_WUR;
+/* True for "{collection}/..." of the step's collection with no empty, "." or
+ * ".." segment: a stored file this step may read. */
+bool pier_step_storage_path_ok(const pier_step *s, const char *storage_path);
+/* Usage metered elsewhere (a runbook's agent through its run token). */
+void pier_step_set_usage(pier_step *s, const pier_usage *u, double cost_usd, int api_calls);
+/* The step's usage so far as {prompt_tokens, completion_tokens, total_tokens,
+ * cache_read_tokens, cache_creation_tokens, cost_usd, api_calls} into u. */
+void pier_step_usage_json(const pier_step *s, cJSON *u);
 
 #endif

@@ -291,6 +291,10 @@ static bool safe_storage_path(const char *p, const char *collection) {
   return true;
 }
 
+bool pier_step_storage_path_ok(const pier_step *s, const char *storage_path) {
+  return safe_storage_path(storage_path, pier_step_collection(s));
+}
+
 int pier_step_read_file(pier_step *s, const char *storage_path, size_t max_bytes, pier_step_file_cb cb, void *arg) {
   if (!safe_storage_path(storage_path, pier_step_collection(s))) return PIER_EINVAL;
   file_op *f = calloc(1, sizeof *f);
@@ -464,7 +468,7 @@ int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params
 typedef struct rec_op {
   pier_op op;
   pier_step *s;
-  pier_file_rec *recs;
+  pier_file_rec *recs; /* copies, with their strings, in the same allocation */
   size_t n;
   bool cancelled;
   pier_step_done_cb cb;
@@ -489,15 +493,65 @@ static void rec_done(void *arg, int rc) {
 
 static void rec_cancel(pier_op *op) { ((rec_op *)op)->cancelled = true; /* freed by rec_done */ }
 
-int pier_step_record_files(pier_step *s, pier_file_rec *recs, size_t n, pier_step_done_cb cb, void *arg) {
-  rec_op *r = calloc(1, sizeof *r);
+int pier_step_record_files(pier_step *s, const pier_file_rec *recs, size_t n, pier_step_done_cb cb, void *arg) {
+  size_t size = sizeof(rec_op) + n * sizeof(pier_file_rec);
+  for (size_t i = 0; i < n; i++) size += strlen(recs[i].path) + strlen(recs[i].content_type) + 2;
+  rec_op *r = calloc(1, size);
   if (!r) return PIER_ENOMEM;
-  *r = (rec_op){.op.cancel = rec_cancel, .s = s, .recs = recs, .n = n, .cb = cb, .arg = arg};
+  *r = (rec_op){.op.cancel = rec_cancel, .s = s, .recs = (pier_file_rec *)(r + 1), .n = n, .cb = cb, .arg = arg};
+  char *str = (char *)(r->recs + n);
+  for (size_t i = 0; i < n; i++) {
+    r->recs[i] = recs[i];
+    size_t pl = strlen(recs[i].path) + 1, cl = strlen(recs[i].content_type) + 1;
+    r->recs[i].path = memcpy(str, recs[i].path, pl);
+    r->recs[i].content_type = memcpy(str + pl, recs[i].content_type, cl);
+    str += pl + cl;
+  }
   pier_step_op_add(s, &r->op);
   if (pier_store_submit(pier_step_engine(s)->store, PIER_STORE_WRITE, pier_step_executor(s)->mailbox, rec_work,
                         rec_done, r) != 0) {
     pier_step_op_remove(s, &r->op);
     free(r);
+    return PIER_EIO;
+  }
+  return 0;
+}
+
+/* ---- blocking work off the loop ---------------------------------------------------------- */
+
+typedef struct work_op {
+  pier_op op;
+  pier_step *s;
+  uv_work_t work;
+  bool cancelled;
+  void (*fn)(void *arg);
+  pier_step_after_cb after;
+  void *arg;
+} work_op;
+
+static void work_run(uv_work_t *w) {
+  work_op *o = w->data;
+  o->fn(o->arg);
+}
+
+static void work_after(uv_work_t *w, int status) {
+  work_op *o = w->data;
+  if (!o->cancelled) pier_step_op_remove(o->s, &o->op);
+  o->after(o->cancelled ? NULL : o->s, o->arg, status == 0 && !o->cancelled);
+  free(o);
+}
+
+static void work_cancel(pier_op *op) { ((work_op *)op)->cancelled = true; /* work_after still runs, step NULL */ }
+
+int pier_step_work(pier_step *s, void (*fn)(void *arg), pier_step_after_cb after, void *arg) {
+  work_op *o = calloc(1, sizeof *o);
+  if (!o) return PIER_ENOMEM;
+  *o = (work_op){.op.cancel = work_cancel, .s = s, .fn = fn, .after = after, .arg = arg};
+  o->work.data = o;
+  pier_step_op_add(s, &o->op);
+  if (uv_queue_work(pier_step_executor(s)->loop, &o->work, work_run, work_after) != 0) {
+    pier_step_op_remove(s, &o->op);
+    free(o);
     return PIER_EIO;
   }
   return 0;

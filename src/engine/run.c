@@ -333,13 +333,7 @@ static void after_step_saved(pier_run *r, int rc) {
 
 static void usage_json(cJSON *rec, const pier_step *s) {
   cJSON *u = cJSON_CreateObject();
-  cJSON_AddNumberToObject(u, "prompt_tokens", (double)s->usage.prompt_tokens);
-  cJSON_AddNumberToObject(u, "completion_tokens", (double)s->usage.completion_tokens);
-  cJSON_AddNumberToObject(u, "total_tokens", (double)s->usage.total_tokens);
-  cJSON_AddNumberToObject(u, "cache_read_tokens", (double)s->usage.cache_read_tokens);
-  cJSON_AddNumberToObject(u, "cache_creation_tokens", (double)s->usage.cache_creation_tokens);
-  cJSON_AddNumberToObject(u, "cost_usd", s->cost_usd);
-  cJSON_AddNumberToObject(u, "api_calls", s->api_calls);
+  pier_step_usage_json(s, u);
   if (!cJSON_ReplaceItemInObjectCaseSensitive(rec, "usage", u)) cJSON_AddItemToObject(rec, "usage", u);
 }
 

@@ -95,6 +95,22 @@ void pier_step_add_usage(pier_step *s, const char *model, const pier_usage *u) {
   s->api_calls++;
 }
 
+void pier_step_set_usage(pier_step *s, const pier_usage *u, double cost_usd, int api_calls) {
+  s->usage = *u;
+  s->cost_usd = cost_usd;
+  s->api_calls = api_calls;
+}
+
+void pier_step_usage_json(const pier_step *s, cJSON *u) {
+  cJSON_AddNumberToObject(u, "prompt_tokens", (double)s->usage.prompt_tokens);
+  cJSON_AddNumberToObject(u, "completion_tokens", (double)s->usage.completion_tokens);
+  cJSON_AddNumberToObject(u, "total_tokens", (double)s->usage.total_tokens);
+  cJSON_AddNumberToObject(u, "cache_read_tokens", (double)s->usage.cache_read_tokens);
+  cJSON_AddNumberToObject(u, "cache_creation_tokens", (double)s->usage.cache_creation_tokens);
+  cJSON_AddNumberToObject(u, "cost_usd", s->cost_usd);
+  cJSON_AddNumberToObject(u, "api_calls", s->api_calls);
+}
+
 void pier_step_add_attempt(pier_step *s, const char *model, bool ok, const char *error) {
   if (!s->attempts) s->attempts = cJSON_CreateArray();
   cJSON *a = cJSON_CreateObject();

@@ -119,7 +119,7 @@ static void on_unix_connection(uv_stream_t *server, int status) {
   pier_http_conn_accept(l, server, true);
 }
 
-/* The Unix socket (mode 0600, replaced if stale) on loop 0. */
+/* The Unix socket (replaced if stale) on loop 0. */
 static void listen_unix(pier_http_loop *l) {
   const char *path = l->srv->cfg.unix_path;
   if (!path || l->index != 0) return;
@@ -129,7 +129,9 @@ static void listen_unix(pier_http_loop *l) {
     PIER_LOG(PIER_LOG_ERROR, "http", "cannot listen on %s", path);
     return;
   }
-  chmod(path, 0600);
+  /* sandboxes run under their own uid; the socket sits in the 0700 data dir,
+   * so only pier and the sandboxes it mounts the socket into can reach it */
+  chmod(path, 0666);
   l->unix_listener.data = l;
   l->unix_open = true;
 }

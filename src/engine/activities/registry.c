@@ -6,7 +6,7 @@
 
 extern const pier_activity pier_act_litellm_chat, pier_act_text_echo, pier_act_litellm_vision,
     pier_act_litellm_embeddings, pier_act_litellm_function_call, pier_act_litellm_batch, pier_act_text_template,
-    pier_act_simple_judge, pier_act_conditional_branch, pier_act_conditional_step, pier_act_list_emit_await;
+    pier_act_simple_judge, pier_act_conditional_branch, pier_act_conditional_step, pier_act_list_emit_await, pier_act_runbook;
 
 static const pier_activity *const all[] = {
     &pier_act_litellm_chat,
@@ -20,6 +20,7 @@ static const pier_activity *const all[] = {
     &pier_act_conditional_branch,
     &pier_act_conditional_step,
     &pier_act_list_emit_await,
+    &pier_act_runbook,
     NULL,
 };
 
