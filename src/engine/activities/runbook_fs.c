@@ -9,11 +9,13 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "engine/activities/unzip.h"
 
 static int mkdirs(const char *path) {
   char tmp[4096];
@@ -73,6 +75,17 @@ int pier_rb_prepare(const char *workdir, char *const *inputs, size_t n, char *er
     if (rc) {
       snprintf(err, errlen, "input file %s %s", base, rc == PIER_ENOTFOUND ? "does not exist" : "could not be copied");
       return rc;
+    }
+    size_t bl = strlen(base);
+    if (bl > 4 && strcasecmp(base + bl - 4, ".zip") == 0) { /* members land in assets/ next to it */
+      char dest[4096], why[400];
+      snprintf(dest, sizeof dest, "%s/assets", workdir);
+      pier_unzip_limits lim = {.bytes_max = PIER_RB_RESULTS_BYTES_MAX, .entries_max = PIER_RB_ZIP_ENTRIES_MAX};
+      rc = pier_unzip(path, dest, &lim, why, sizeof why);
+      if (rc) {
+        snprintf(err, errlen, "input file %s: %s", base, why);
+        return rc;
+      }
     }
   }
   return 0;

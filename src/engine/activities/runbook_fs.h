@@ -11,6 +11,7 @@
 
 #define PIER_RB_RESULTS_MAX 1000
 #define PIER_RB_RESULTS_BYTES_MAX (1024ull * 1024 * 1024)
+#define PIER_RB_ZIP_ENTRIES_MAX 10000
 
 typedef struct pier_rb_result {
   char *storage_path; /* "{c}/{t}/0000/{tid}.{step}.{NNNN}.app--results--out.md" (heap) */
@@ -21,7 +22,8 @@ typedef struct pier_rb_result {
 } pier_rb_result;
 
 /* mkdir workdir/{assets,results} (0700) and copy each input file (host path)
- * into assets/ under its basename (deduplicated). err gets a sentence. */
+ * into assets/ under its basename (deduplicated); a .zip is also extracted
+ * into assets/ (pier_unzip: hostile-archive checks). err gets a sentence. */
 int pier_rb_prepare(const char *workdir, char *const *inputs, size_t n, char *err, size_t errlen) PIER_WUR;
 /* Walk workdir/results; copy each regular file to files_root/<prefix><NNNN>.<flattened>
  * (symlinks and special files are skipped). *out is a heap array (free with
