@@ -6,7 +6,7 @@ PYTHON     ?= /usr/bin/python3
 LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./pier-data
 
-.PHONY: all deps test-deps build serve test test-unit test-integration test-asan clean install
+.PHONY: all deps test-deps test-agents build serve test test-unit test-integration test-asan clean install
 
 all: build
 
@@ -23,12 +23,19 @@ build: deps
 serve: build
 	./$(BUILD)/pier serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-test: test-deps build
+# The real Claude Code CLI for the runbook test that runs it (npm registry;
+# best effort: without it that one test is skipped, never failed).
+test-agents: build
+	@[ -e $(BUILD)/test-agents/agents/claude-code/node_modules/.bin/claude ] || \
+	  timeout 600 ./$(BUILD)/pier agent install claude-code --data-dir $(BUILD)/test-agents >/dev/null 2>&1 || \
+	  echo "test-agents: Claude Code could not be installed; its runbook test will be skipped" >&2
+
+test: test-deps build test-agents
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	PIER_BIN=$(CURDIR)/$(BUILD)/pier $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 # The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
-test-asan: test-deps
+test-asan: test-deps test-agents
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPIER_SANITIZE=ON -DPIER_WERROR=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)

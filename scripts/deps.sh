@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libcjson-dev libsqlite3-dev
             libsodium-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev bubblewrap)
-test_pkgs=(python3 python3-pytest python3-requests python3-botocore curl)
+test_pkgs=(python3 python3-pytest python3-requests python3-botocore curl jq procps)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-build}" = "test" ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -91,6 +91,9 @@ int pier_step_work(pier_step *s, void (*fn)(void *arg), pier_step_after_cb after
 /* True for "{collection}/..." of the step's collection with no empty, "." or
  * ".." segment: a stored file this step may read. */
 bool pier_step_storage_path_ok(const pier_step *s, const char *storage_path);
+/* Live progress text for whoever watches the run (SSE "step_progress" events,
+ * runbook chat streams); not stored. */
+void pier_step_progress(pier_step *s, pier_slice text);
 /* Usage metered elsewhere (a runbook's agent through its run token). */
 void pier_step_set_usage(pier_step *s, const pier_usage *u, double cost_usd, int api_calls);
 /* The step's usage so far as {prompt_tokens, completion_tokens, total_tokens,

@@ -118,6 +118,8 @@ char *pier_redact_str(const char *in, const cJSON *env);
 
 /* watch.c */
 void pier_run_notify(pier_run *r, const char *event, const cJSON *data); /* to every watcher */
+/* A live "step_progress" event {step_name, text} (not stored in the trajectory). */
+void pier_run_notify_progress(pier_run *r, const char *step, pier_slice text);
 void pier_run_end_watchers(pier_run *r);                                /* final doc / NULL */
 void pier_run_drop_watchers(pier_run *r);                               /* end them without a doc */
 pier_watch *pier_watch_new(pier_executor *ex, const pier_watch_cbs *cbs, pier_run *r);

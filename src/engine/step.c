@@ -95,6 +95,10 @@ void pier_step_add_usage(pier_step *s, const char *model, const pier_usage *u) {
   s->api_calls++;
 }
 
+void pier_step_progress(pier_step *s, pier_slice text) {
+  if (!s->ended && !s->cancelled) pier_run_notify_progress(s->run, s->name, text);
+}
+
 void pier_step_set_usage(pier_step *s, const pier_usage *u, double cost_usd, int api_calls) {
   s->usage = *u;
   s->cost_usd = cost_usd;

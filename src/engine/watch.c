@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "engine/engine_int.h"
 
@@ -131,13 +132,11 @@ void pier_watch_close(pier_watch *w) {
   watch_unref(w);
 }
 
-void pier_run_notify(pier_run *r, const char *event, const cJSON *data) {
-  if (!r->watchers) return;
-  cJSON *o = cJSON_CreateObject();
+/* {"event", "trajectory_id", "status", ...o} as an SSE frame to every watcher; takes o. */
+static void broadcast(pier_run *r, const char *event, cJSON *o) {
   cJSON_AddStringToObject(o, "event", event);
   cJSON_AddStringToObject(o, "trajectory_id", r->id);
   cJSON_AddStringToObject(o, "status", cJSON_GetObjectItemCaseSensitive(r->doc, "status")->valuestring);
-  if (data) cJSON_AddItemReferenceToObject(o, "step", (cJSON *)data);
   char *json = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
   if (!json) return;
@@ -148,6 +147,25 @@ void pier_run_notify(pier_run *r, const char *event, const cJSON *data) {
       if (!atomic_load(&w->closed)) post_msg(r->e, w, false, frame.ptr, frame.len);
   pier_buf_dispose(&frame);
   cJSON_free(json);
+}
+
+void pier_run_notify(pier_run *r, const char *event, const cJSON *data) {
+  if (!r->watchers) return;
+  cJSON *o = cJSON_CreateObject();
+  if (data) cJSON_AddItemReferenceToObject(o, "step", (cJSON *)data);
+  broadcast(r, event, o);
+}
+
+void pier_run_notify_progress(pier_run *r, const char *step, pier_slice text) {
+  if (!r->watchers || !text.len) return;
+  char *t = pier_slice_dup(text);
+  if (!t) return;
+  pier_utf8_sanitize(t);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "step_name", step);
+  cJSON_AddStringToObject(o, "text", t);
+  free(t);
+  broadcast(r, "step_progress", o);
 }
 
 void pier_run_end_watchers(pier_run *r) {

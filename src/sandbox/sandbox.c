@@ -40,6 +40,7 @@ struct pier_sandbox {
   uint64_t started_ms;
   char warning[512];
   pier_sandbox_on_exit on_exit;
+  pier_sandbox_on_output on_output;
   void *arg;
 };
 
@@ -176,6 +177,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (n > 0) {
     if (sb_capture_feed(is_out ? &sb->out : &sb->err, buf->base, (size_t)n))
       PIER_LOG(PIER_LOG_WARN, "sandbox", "out of memory capturing output");
+    if (sb->on_output) sb->on_output(sb->arg, !is_out, pier_slice_make(buf->base, (size_t)n));
     return;
   }
   if (n == 0) return;
@@ -282,6 +284,7 @@ int pier_sandbox_start(uv_loop_t *loop, const pier_sandbox_spec *spec, pier_sand
   sb_capture_init(&sb->err, max > PIER_SANDBOX_OUTPUT_MAX ? PIER_SANDBOX_OUTPUT_MAX : max);
   sb->loop = loop;
   sb->on_exit = on_exit;
+  sb->on_output = spec->on_output;
   sb->arg = arg;
   sb->started_ms = pier_mono_ms();
   uv_pipe_init(loop, &sb->out_pipe, 0);

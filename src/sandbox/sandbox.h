@@ -23,6 +23,11 @@
 
 typedef struct pier_sandbox pier_sandbox;
 
+/* Live output (optional): each chunk read from the command's stdout or stderr,
+ * as it arrives, on the loop thread, with the arg given to start. The bytes
+ * are valid during the call only; the capture in the result is unaffected. */
+typedef void (*pier_sandbox_on_output)(void *arg, bool is_stderr, pier_slice bytes);
+
 /* Everything is borrowed for the duration of pier_sandbox_start only (it copies
  * what it keeps); the caller may free the spec as soon as start returns. */
 typedef struct pier_sandbox_spec {
@@ -46,6 +51,7 @@ typedef struct pier_sandbox_spec {
                                * gets its own uid); 0 = PIER_SANDBOX_PROCS_DEFAULT */
   uint64_t timeout_ms;        /* wall clock; 0 = none */
   size_t output_bytes_max;    /* per stream, head + tail kept; 0 = PIER_SANDBOX_OUTPUT_DEFAULT */
+  pier_sandbox_on_output on_output; /* may be NULL */
 } pier_sandbox_spec;
 
 #define PIER_SANDBOX_PROCS_DEFAULT 1024

@@ -159,7 +159,10 @@ def test_page_runbook_example_on_bedrock(st):
     # inside: the agent saw the instruction rendered, its token, pier as the base URL
     rep = report_of(st, out)
     assert json.loads(rep["instruction"])["actions"][0]["text"] == "Make a plan for otters."
-    assert rep["argv"] == ["-p", "--model", SONNET, "--dangerously-skip-permissions"]
+    assert rep["argv"] == ["-p", "--model", SONNET, "--dangerously-skip-permissions", "--output-format",
+                           "stream-json", "--verbose"]
+    lines = [json.loads(l) for l in out["transcript"]["stdout"].splitlines()]
+    assert [e["type"] for e in lines] == ["assistant"] * 4 + ["result"]
     assert rep["cwd"] == "/app"
     env = rep["env"]
     assert env["ANTHROPIC_BASE_URL"] == f"http://127.0.0.1:{st.pier.port}"

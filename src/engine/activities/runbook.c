@@ -49,6 +49,11 @@ typedef struct rb {
   char *out, *err, *warning;
   char fs_err[256];
   int fs_rc;
+  /* live output: Claude Code's stream-json lines */
+  pier_buf line;
+  bool line_skip;      /* the current line outgrew the buffer: ignore it */
+  char *result;        /* the "result" event's text */
+  bool result_error;
 } rb;
 
 static void rb_free(rb *x) {
@@ -64,6 +69,8 @@ static void rb_free(rb *x) {
   free(x->out);
   free(x->err);
   free(x->warning);
+  free(x->result);
+  pier_buf_dispose(&x->line);
   for (size_t i = 0; i < x->nenv; i++) {
     sodium_memzero(x->env[i], strlen(x->env[i]));
     free(x->env[i]);
@@ -142,9 +149,10 @@ static void put_outputs(rb *x, pier_step *s) {
     cJSON_AddItemToArray(all, file_json(&x->results[i]));
   }
   cJSON_AddItemToObject(out, "primary_files", primary_files(x, cJSON_GetObjectItemCaseSensitive(pier_step_inputs(s), "primary_outputs")));
-  size_t n = x->out ? strlen(x->out) : 0;
-  while (n && (x->out[n - 1] == '\n' || x->out[n - 1] == ' ')) n--;
-  char *text = pier_slice_dup(pier_slice_make(x->out ? x->out : "", n < TEXT_MAX ? n : TEXT_MAX));
+  const char *final = x->result ? x->result : x->out ? x->out : ""; /* Claude Code's result, else stdout */
+  size_t n = strlen(final);
+  while (n && (final[n - 1] == '\n' || final[n - 1] == ' ')) n--;
+  char *text = pier_slice_dup(pier_slice_make(final, n < TEXT_MAX ? n : TEXT_MAX));
   cJSON_AddStringToObject(out, "text", text ? text : "");
   free(text);
   cJSON *tr = cJSON_AddObjectToObject(out, "transcript");
@@ -187,7 +195,7 @@ static void recorded(pier_step *s, void *arg, int rc) {
   put_outputs(x, s);
   char err[600] = "";
   if (x->exit_status != 0) {
-    const char *tail = x->err && x->err[0] ? x->err : x->out ? x->out : "";
+    const char *tail = x->result && x->result_error ? x->result : x->err && x->err[0] ? x->err : x->out ? x->out : "";
     size_t n = strlen(tail);
     snprintf(err, sizeof err, "the agent exited with status %d: %s", x->exit_status, n > 400 ? tail + n - 400 : tail);
   }
@@ -221,6 +229,60 @@ static void collected(pier_step *s, void *arg, bool ok) {
                                  .created_us = pier_now_us()};
   if (!x->recs || pier_step_record_files(s, x->recs, x->nresults, recorded, x) != 0)
     end_step(x, s, "could not record the agent's result files");
+}
+
+/* One line of `claude -p --output-format stream-json`: assistant text and tool
+ * calls become progress; the "result" event is the step's text. */
+static void stream_json_line(rb *x, pier_slice line) {
+  char err[64];
+  cJSON *ev = pier_json_parse(line, 64, err, sizeof err);
+  const char *type = ev ? pier_json_str(ev, "type") : NULL;
+  if (type && !strcmp(type, "result")) {
+    const char *r = pier_json_str(ev, "result");
+    free(x->result);
+    x->result = r ? strdup(r) : NULL;
+    x->result_error = pier_json_bool(ev, "is_error", false);
+  } else if (type && !strcmp(type, "assistant")) {
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "message"), "content");
+    pier_buf b;
+    pier_buf_init(&b, 8192);
+    for (const cJSON *c = cJSON_IsArray(content) ? content->child : NULL; c; c = c->next) {
+      const char *ct = pier_json_str(c, "type");
+      int rc = 0;
+      if (ct && !strcmp(ct, "text") && pier_json_str(c, "text")) {
+        rc = pier_buf_appendf(&b, "%s\n", pier_json_str(c, "text"));
+      } else if (ct && !strcmp(ct, "tool_use")) {
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(c, "input");
+        static const char *const keys[] = {"file_path", "command", "pattern", "path", "url", "description", NULL};
+        const cJSON *what = pier_act_first(in, keys, NULL);
+        const char *name = pier_json_str(c, "name");
+        rc = pier_buf_appendf(&b, "> %s %.200s\n", name ? name : "tool", cJSON_IsString(what) ? what->valuestring : "");
+      }
+      if (rc) break;
+    }
+    if (b.len && x->s) pier_step_progress(x->s, pier_buf_slice(&b));
+    pier_buf_dispose(&b);
+  }
+  cJSON_Delete(ev);
+}
+
+static void on_sandbox_output(void *arg, bool is_stderr, pier_slice bytes) {
+  rb *x = arg;
+  if (!x->s || is_stderr) return;
+  if (strcmp(x->agent, "claude-code") != 0) { /* plain text agents: their stdout as it comes */
+    pier_step_progress(x->s, bytes);
+    return;
+  }
+  for (size_t i = 0; i < bytes.len;) {
+    const char *nl = memchr(bytes.ptr + i, '\n', bytes.len - i);
+    size_t n = nl ? (size_t)(nl - (bytes.ptr + i)) : bytes.len - i;
+    if (!x->line_skip && pier_buf_append(&x->line, bytes.ptr + i, n) != 0) x->line_skip = true;
+    i += n + (nl ? 1 : 0);
+    if (!nl) break;
+    if (!x->line_skip && x->line.len) stream_json_line(x, pier_buf_slice(&x->line));
+    pier_buf_reset(&x->line);
+    x->line_skip = false;
+  }
 }
 
 static void on_sandbox_exit(void *arg, const pier_sandbox_result *res) {
@@ -277,7 +339,8 @@ static const char *agent_script(const char *agent) {
            "--dangerously-bypass-approvals-and-sandbox - < /app/.pier/instruction.md";
   if (!strcmp(agent, "gemini-cli"))
     return "exec \"$0\" -m \"$PIER_MODEL\" -y -p \"$(cat /app/.pier/instruction.md)\" < /dev/null";
-  return "exec \"$0\" -p --model \"$PIER_MODEL\" --dangerously-skip-permissions < /app/.pier/instruction.md";
+  return "exec \"$0\" -p --model \"$PIER_MODEL\" --dangerously-skip-permissions --output-format stream-json "
+         "--verbose < /app/.pier/instruction.md";
 }
 
 static void prepared(pier_step *s, void *arg, bool ok) {
@@ -310,6 +373,7 @@ static void prepared(pier_step *s, void *arg, bool ok) {
       .cpus = x->cpus,
       .memory_bytes = x->memory,
       .timeout_ms = (uint64_t)x->timeout_s * 1000,
+      .on_output = on_sandbox_output,
   };
   if (pier_sandbox_start(x->loop, &spec, on_sandbox_exit, x, &x->sb, err, sizeof err) != 0) {
     x->sb = NULL;
@@ -318,6 +382,10 @@ static void prepared(pier_step *s, void *arg, bool ok) {
   }
   const char *w = pier_sandbox_warning(x->sb);
   if (w && !x->warning) x->warning = strdup(w);
+  char line[600];
+  int n = snprintf(line, sizeof line, "Running agent: %s via %s (model %s)\n%s%s", x->agent,
+                   x->provider[0] ? x->provider : "pier", x->model, w ? w : "", w ? "\n" : "");
+  pier_step_progress(s, pier_slice_make(line, n > 0 && (size_t)n < sizeof line ? (size_t)n : 0));
 }
 
 /* ---- inputs ------------------------------------------------------------------------------- */
@@ -567,6 +635,7 @@ static void start(pier_step *s) {
   }
   x->s = s;
   x->loop = pier_step_executor(s)->loop;
+  pier_buf_init(&x->line, 4u * 1024 * 1024);
   x->started_us = pier_now_us();
   char err[600] = "";
   int rc = parse(x, s, err, sizeof err);

@@ -77,6 +77,16 @@ def connect(host, port):
         return type(e).__name__
 
 
+STREAM_JSON = "--output-format" in sys.argv and "stream-json" in sys.argv
+
+
+def emit(event):
+    """Claude Code's stream-json: one JSON object per line, flushed."""
+    if STREAM_JSON:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+
 def main():
     if "-p" in sys.argv and sys.argv[sys.argv.index("-p") + 1:] and not sys.stdin.isatty() and \
             os.path.basename(sys.argv[0]) == "gemini":
@@ -93,9 +103,12 @@ def main():
             out = messages(a)
             say.append(out["text"])
             report["results"].append(out)
+            emit({"type": "assistant", "message": {"content": [{"type": "text", "text": out["text"]}]}})
         elif kind == "write":
             path = os.path.join(RESULTS, a["path"])
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            emit({"type": "assistant", "message": {"content": [
+                {"type": "tool_use", "name": "Write", "input": {"file_path": path, "content": a["content"]}}]}})
             with open(path, "w") as f:
                 f.write(a["content"])
         elif kind == "assets":
@@ -115,6 +128,7 @@ def main():
             subprocess.Popen(["/usr/bin/python3", "-c", "import time; time.sleep(600)", a["marker"]])
         elif kind == "say":
             say.append(a["text"])
+            emit({"type": "assistant", "message": {"content": [{"type": "text", "text": a["text"]}]}})
         elif kind == "sleep":
             if not plan.get("no_report"):
                 with open(os.path.join(RESULTS, "report.json"), "w") as f:
@@ -122,12 +136,17 @@ def main():
             time.sleep(a["seconds"])
         elif kind == "exit":
             sys.stderr.write(a.get("stderr", ""))
+            if "result" in a:
+                emit({"type": "result", "subtype": "error", "is_error": True, "result": a["result"]})
             sys.exit(a["code"])
     if not plan.get("no_report"):
         os.makedirs(RESULTS, exist_ok=True)
         with open(os.path.join(RESULTS, "report.json"), "w") as f:
             json.dump(report, f)
-    print("\n".join(say))
+    if STREAM_JSON:
+        emit({"type": "result", "subtype": "success", "is_error": False, "result": "\n".join(say)})
+    else:
+        print("\n".join(say))
 
 
 main()
