@@ -76,10 +76,8 @@ pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body, bool anthropic
   }
   x->model_provider = cJSON_IsString(mp) ? mp->valuestring : NULL;
   if (!x->model_provider && AUTH(req)->is_run_token) x->model_provider = AUTH(req)->provider; /* the step's choice */
-  if (cJSON_IsObject(jetty) && pier_json_bool(jetty, "runbook", false)) {
-    pier_api_error(req, 501, "runbook_mode_unavailable",
-                   "runbook mode (jetty.runbook: true) is not available on this server yet; send the request "
-                   "without jetty.runbook for a plain model call");
+  if (anthropic && cJSON_IsObject(jetty) && pier_json_bool(jetty, "runbook", false)) {
+    pier_api_error(req, 400, NULL, "runbook mode (jetty.runbook: true) is served on POST /v1/chat/completions");
     return NULL;
   }
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(body, "messages");

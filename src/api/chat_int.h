@@ -45,6 +45,9 @@ struct pier_chat_ctx {
 /* Validate the body, find the collection (collection key, or admin +
  * jetty.collection), set model/stream/limits and the writers. NULL = answered. */
 pier_chat_ctx *pier_chat_ctx_new(pier_http_req *req, cJSON *body, bool anthropic);
+/* Runbook mode (jetty.runbook: true, h_runbook_chat.c): true when it took the
+ * request (answered or answering), false for a plain chat request. */
+bool pier_runbook_chat(pier_http_req *req, cJSON *body);
 void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res);
 /* (Re)initialise the SSE writer / aggregator for `model` (fallbacks). */
 int pier_chat_ctx_reset_writers(pier_chat_ctx *x, const char *model) PIER_WUR;

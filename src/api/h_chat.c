@@ -326,7 +326,7 @@ void pier_chat_begin(pier_chat_ctx *x) {
 
 void pier_h_chat_completions(pier_http_req *req) {
   cJSON *body = pier_api_body_object(req);
-  if (!body) return;
+  if (!body || pier_runbook_chat(req, body)) return;
   pier_chat_ctx *x = pier_chat_ctx_new(req, body, false);
   if (x) pier_chat_begin(x);
 }

@@ -54,7 +54,8 @@ def install_fake_agent(data_dir, agent="claude-code"):
 def stack():
     mock = MockBedrock(bearer_tokens={TOKEN}, iam={AKID: (SECRET, None)}).start()
     from conftest import PierServer
-    pier = PierServer(args=["--upstream-retry-base-ms", "10"], env={"PIER_TEST_MARKER": PIER_ENV_SECRET})
+    pier = PierServer(args=["--upstream-retry-base-ms", "10", "--sse-keepalive-ms", "100"],
+                      env={"PIER_TEST_MARKER": PIER_ENV_SECRET})
     pier.start()
     s = Stack(mock=mock, pier=pier)
     install_fake_agent(pier.data_dir)
@@ -436,6 +437,155 @@ def test_cancel_kills_the_agent_and_revokes_its_token(st):
     r = st.pier.post("/v1/messages", token=token,
                      json={"model": SONNET, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 401
+
+
+# -- runbook mode of /v1/chat/completions ---------------------------------------------------------
+
+def chat_body(plan, stream=False, **jetty):
+    body = {"model": SONNET, "stream": stream,
+            "messages": [{"role": "system", "content": json.dumps(plan)},
+                         {"role": "user", "content": "Execute the runbook."}],
+            "jetty": {"runbook": True, "collection": COLLECTION, "task": "chat-runbook", "agent": "claude-code",
+                      "model_provider": "bedrock", "snapshot": "python312-uv", **jetty}}
+    return body
+
+
+def test_chat_runbook_mode_answers_200_when_done(st):
+    st.mock.script(Reply(text="Done: wrote out.md", usage={"inputTokens": 50, "outputTokens": 6}))
+    plan = {"actions": [{"do": "write", "path": "out.md", "content": "{{greeting}}"},
+                        {"do": "messages", "text": "finish"}]}
+    r = st.pier.post("/v1/chat/completions", token=st.key,
+                     json=chat_body(plan, template_variables={"greeting": "hi there"}, timeout_hint=120,
+                                    labels=[{"key": "origin", "value": "chat"}]), timeout=150)
+    assert r.status_code == 200, r.text
+    c = r.json()
+    meta = c["jetty_metadata"]
+    tid = meta["trajectory_id"]
+    assert c["id"] == f"chatcmpl-{tid}" and c["object"] == "chat.completion" and c["model"] == SONNET
+    assert c["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Done: wrote out.md"},
+                             "finish_reason": "stop"}]
+    assert c["usage"] == {"prompt_tokens": 50, "completion_tokens": 6, "total_tokens": 56}
+    assert (meta["mode"], meta["status"], meta["collection"], meta["task"], meta["workflow_id"]) == (
+        "runbook", "completed", COLLECTION, "chat-runbook", f"{COLLECTION}-chat-runbook--{tid}")
+    (f,) = [f for f in meta["files"] if f["sandbox_path"] == "/app/results/out.md"]
+    assert get_file(st, f["path"]).content == b"hi there"
+    traj = st.traj("chat-runbook", tid)
+    assert traj["status"] == "completed"
+    assert [(l["key"], l["value"]) for l in traj["labels"]] == [("origin", "chat")]
+    rep = report_of(st, traj["steps"]["run"]["outputs"])
+    assert rep["instruction"].endswith("\n\nExecute the runbook.")
+    # the task was created with the canonical runbook workflow
+    task = st.pier.get(f"/api/v1/tasks/{COLLECTION}/chat-runbook", token=st.key).json()
+    assert task["workflow"]["step_configs"]["run"]["activity"] == "runbook"
+    assert task["workflow"]["steps"] == ["run"]
+
+
+def test_chat_runbook_mode_answers_202_after_timeout_hint(st):
+    body = chat_body({"actions": [{"do": "say", "text": "late"}]}, timeout_hint=0)
+    r = st.pier.post("/v1/chat/completions", token=st.key, json=body)
+    assert r.status_code == 202, r.text
+    c = r.json()
+    meta = c["jetty_metadata"]
+    tid = meta["trajectory_id"]
+    assert c["id"] == f"chatcmpl-{COLLECTION}-chat-runbook--{tid}"
+    assert (meta["mode"], meta["status"], meta["workflow_id"]) == ("runbook", "running",
+                                                                   f"{COLLECTION}-chat-runbook--{tid}")
+    traj = st.wait_status("chat-runbook", tid, timeout=60)
+    assert traj["status"] == "completed" and traj["steps"]["run"]["outputs"]["text"] == "late"
+
+
+def sse_chunks(resp):
+    """(kind, payload) per SSE line group: ("chunk", dict), ("keepalive", None), ("done", None)."""
+    for line in resp.iter_lines(decode_unicode=True):
+        if line.startswith(":"):
+            yield "keepalive", None
+        elif line == "data: [DONE]":
+            yield "done", None
+        elif line.startswith("data: "):
+            yield "chunk", json.loads(line[6:])
+
+
+def test_chat_runbook_mode_streams_progress_with_keepalives(st):
+    st.mock.script(Reply(text="Thinking done.", usage={"inputTokens": 30, "outputTokens": 4}))
+    plan = {"actions": [{"do": "messages", "text": "think"},
+                        {"do": "wait_for", "path": "/app/results/go"},
+                        {"do": "write", "path": "final.txt", "content": "ok"},
+                        {"do": "say", "text": "All finished."}]}
+    body = chat_body(plan, stream=True)
+    body["stream_options"] = {"include_usage": True}
+    with st.pier.session.post(st.pier.url + "/v1/chat/completions", json=body, stream=True, timeout=120,
+                              headers={"Authorization": f"Bearer {st.key}"}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = []
+        go_written = False
+        for kind, chunk in sse_chunks(r):
+            events.append((kind, chunk))
+            if kind == "chunk" and not go_written and "Thinking done." in (
+                    chunk["choices"][0]["delta"].get("content") or ""):
+                tid = events[0][1]["jetty_metadata"]["trajectory_id"]
+                work = os.path.join(st.pier.data_dir, "work")
+                (app,) = [os.path.join(work, d) for d in os.listdir(work) if d.startswith(tid)]
+                # hold the agent until a keep-alive went out, then let it go on
+                go_written = "waiting"
+            if kind == "keepalive" and go_written == "waiting":
+                open(os.path.join(app, "results", "go"), "w").close()
+                go_written = True
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "done" and "keepalive" in kinds
+    chunks = [c for k, c in events if k == "chunk"]
+    first, last = chunks[0], chunks[-1]
+    tid = first["jetty_metadata"]["trajectory_id"]
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert (first["jetty_metadata"]["status"], first["jetty_metadata"]["workflow_id"]) == (
+        "running", f"{COLLECTION}-chat-runbook--{tid}")
+    assert all(c["id"] == f"chatcmpl-{tid}" and c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert text.startswith("Running agent: claude-code via bedrock (model us.anthropic.claude-sonnet-4-6)\n")
+    assert "Thinking done.\n" in text and "> Write /app/results/final.txt\n" in text
+    assert text.endswith("All finished.\n")
+    assert last["choices"][0]["finish_reason"] == "stop"
+    meta = last["jetty_metadata"]
+    assert (meta["status"], meta["trajectory_id"], meta["result"]) == ("completed", tid,
+                                                                       "Thinking done.\nAll finished.")
+    assert last["usage"] == {"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34}
+    assert [c for c in chunks[1:-1] if "jetty_metadata" in c] == []
+
+
+def test_chat_runbook_mode_reports_a_failed_run(st):
+    body = chat_body({"actions": [{"do": "exit", "code": 2, "result": "could not do it"}]}, timeout_hint=120)
+    r = st.pier.post("/v1/chat/completions", token=st.key, json=body, timeout=150)
+    assert r.status_code == 200, r.text
+    c = r.json()
+    assert c["jetty_metadata"]["status"] == "failed"
+    assert c["choices"][0]["message"]["content"] == (
+        'The runbook run failed: step "run" failed: the agent exited with status 2: could not do it')
+
+
+@pytest.mark.parametrize("patch,error", [
+    ({"jetty": {"runbook": True, "collection": COLLECTION, "cpus": "four"}}, "jetty.cpus must be a number"),
+    ({"jetty": {"runbook": True, "collection": COLLECTION, "task": "bad name"}}, "jetty.task must be 1-128"),
+    ({"jetty": {"runbook": True, "collection": COLLECTION, "timeout_hint": -1}}, "jetty.timeout_hint must be"),
+    ({"jetty": {"runbook": True, "collection": COLLECTION, "labels": [{"key": 1}]}}, "jetty.labels must be"),
+    ({"jetty": {"runbook": True, "collection": COLLECTION, "file_paths": "x"}}, "jetty.file_paths must be an array"),
+    ({"messages": []}, "runbook mode needs the runbook as the system message"),
+    ({"model": ""}, "model is required"),
+])
+def test_chat_runbook_mode_rejects_bad_requests(st, patch, error):
+    body = chat_body({"actions": []})
+    body.update(patch)
+    r = st.pier.post("/v1/chat/completions", token=st.key, json=body)
+    assert r.status_code == 400, r.text
+    assert error in r.json()["error"]["message"], r.text
+
+
+def test_chat_runbook_mode_refuses_run_tokens(st):
+    # an agent (holding a run token) asks for a runbook of its own
+    plan = {"actions": [{"do": "http_post", "path": "/v1/chat/completions",
+                         "body": chat_body({"actions": []})}]}
+    st.task("nested", runbook_task(plan))
+    rep = report_of(st, st.run_sync("nested")["trajectory"]["steps"]["run"]["outputs"])
+    (status, body), = rep["posts"]
+    assert status == 403 and "cannot start runbooks" in body
 
 
 # -- the real Claude Code ------------------------------------------------------------------------------

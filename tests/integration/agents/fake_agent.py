@@ -93,7 +93,7 @@ def main():
         instruction = sys.argv[sys.argv.index("-p") + 1]
     else:
         instruction = sys.stdin.read()
-    plan = json.loads(instruction)
+    plan, _ = json.JSONDecoder().raw_decode(instruction)  # a user message may follow the plan
     report = {"argv": sys.argv[1:], "cwd": os.getcwd(), "uid": os.getuid(), "env": dict(os.environ),
               "instruction": instruction, "results": []}
     say = []
@@ -122,6 +122,17 @@ def main():
             report.setdefault("connect", {})["%s:%d" % (a["host"], a["port"])] = connect(a["host"], a["port"])
         elif kind == "http":
             report.setdefault("http", {})[a["url"]] = http_status(a["url"], os.environ.get("ANTHROPIC_AUTH_TOKEN", ""))
+        elif kind == "http_post":
+            req = urllib.request.Request(
+                os.environ["ANTHROPIC_BASE_URL"] + a["path"], data=json.dumps(a["body"]).encode(),
+                headers={"Authorization": "Bearer " + os.environ["ANTHROPIC_AUTH_TOKEN"],
+                         "content-type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    got = (r.status, r.read().decode())
+            except urllib.error.HTTPError as e:
+                got = (e.code, e.read().decode())
+            report.setdefault("posts", []).append(got)
         elif kind == "procs":
             report["procs"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
         elif kind == "spawn":  # a child in our process group that outlives nothing on its own
@@ -129,6 +140,9 @@ def main():
         elif kind == "say":
             say.append(a["text"])
             emit({"type": "assistant", "message": {"content": [{"type": "text", "text": a["text"]}]}})
+        elif kind == "wait_for":  # until the test creates this file (host side: <work>/<id>/...)
+            while not os.path.exists(a["path"]):
+                time.sleep(0.02)
         elif kind == "sleep":
             if not plan.get("no_report"):
                 with open(os.path.join(RESULTS, "report.json"), "w") as f:
