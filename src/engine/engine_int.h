@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 
 #define PIER_ENGINE_EXECUTORS_MAX 64
+#define PIER_STEP_PROGRESS_MAX (64u * 1024) /* live text kept for watchers joining mid-step */
 
 typedef enum run_state {
   RUN_QUEUED,   /* persisted pending, waiting for a slot */
@@ -37,6 +38,7 @@ struct pier_step {
   void *state;
   pier_op *ops;    /* in flight */
   char *goto_step;
+  pier_buf progress; /* live text so far (capped), replayed to watchers that join mid-step */
   bool ended, cancelled;
 };
 

@@ -27,6 +27,7 @@ void pier_step_free(pier_step *s) {
   cJSON_Delete(s->outputs);
   cJSON_Delete(s->attempts);
   free(s->goto_step);
+  pier_buf_dispose(&s->progress);
   free(s->name);
   free(s);
 }
@@ -96,7 +97,9 @@ void pier_step_add_usage(pier_step *s, const char *model, const pier_usage *u) {
 }
 
 void pier_step_progress(pier_step *s, pier_slice text) {
-  if (!s->ended && !s->cancelled) pier_run_notify_progress(s->run, s->name, text);
+  if (s->ended || s->cancelled || !text.len) return;
+  if (s->progress.len + text.len <= PIER_STEP_PROGRESS_MAX) (void)!pier_buf_append(&s->progress, text.ptr, text.len);
+  pier_run_notify_progress(s->run, s->name, text);
 }
 
 void pier_step_set_usage(pier_step *s, const pier_usage *u, double cost_usd, int api_calls) {

@@ -120,6 +120,7 @@ static void attach_on_loop(pier_run *r) {
       w->next = NULL;
       r->watchers = w;
       pier_run_notify(r, "step_started", rec);
+      pier_run_notify_progress(r, r->step->name, pier_buf_slice(&r->step->progress));
       w->next = rest;
       r->watchers = w;
     }
