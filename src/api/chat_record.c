@@ -3,6 +3,9 @@
  * base64 cut out, secret values redacted), the answer, finish_reason, usage,
  * cost and latency. Written off the request path: the write is queued and
  * nothing waits for it. */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +17,21 @@
 
 #define STRING_KEEP_MAX (32 * 1024)
 
-extern cJSON *pier_redact(const cJSON *v, const cJSON *env);
+extern char *pier_redact_str(const char *in, const cJSON *env);
 extern double pier_price_cost(const char *model, const pier_usage *u);
+
+/* Records refused because the store's writer was too far behind: counted, and
+ * logged at most once a minute. */
+static atomic_uint_fast64_t dropped;
+static atomic_int_fast64_t dropped_logged_ms;
+
+static void pier_chat_record_dropped(void) {
+  uint64_t n = atomic_fetch_add(&dropped, 1) + 1;
+  int64_t now = (int64_t)pier_mono_ms(), last = atomic_load(&dropped_logged_ms);
+  if (now - last >= 60000 && atomic_compare_exchange_strong(&dropped_logged_ms, &last, now))
+    PIER_LOG(PIER_LOG_WARN, "chat", "the store is behind: %llu chat trajectories not recorded so far",
+             (unsigned long long)n);
+}
 
 typedef struct record_job {
   pier_traj t;
@@ -23,26 +39,110 @@ typedef struct record_job {
   char task[160];
 } record_job;
 
-/* data: URLs are replaced by a note of their size; strings over 32 KiB keep
- * their first 32 KiB, ending in a note of how much was cut. */
-static void shrink(cJSON *v) {
-  if (cJSON_IsString(v)) {
-    size_t n = strlen(v->valuestring);
-    char note[96];
-    if (n > 5 && strncmp(v->valuestring, "data:", 5) == 0 && strstr(v->valuestring, ";base64,")) {
-      const char *comma = strchr(v->valuestring, ',');
-      snprintf(note, sizeof note, "%.*s[%zu bytes of base64 redacted]", (int)(comma - v->valuestring + 1),
-               v->valuestring, n - (size_t)(comma - v->valuestring + 1));
-      cJSON_SetValuestring(v, note);
-    } else if (n > STRING_KEEP_MAX) { /* keep the head, say what was cut */
-      int k = snprintf(note, sizeof note, "...[%zu more bytes not recorded]", n - STRING_KEEP_MAX);
-      size_t keep = STRING_KEEP_MAX - (size_t)k;
-      while (keep && ((unsigned char)v->valuestring[keep] & 0xC0) == 0x80) keep--; /* whole characters */
-      memcpy(v->valuestring + keep, note, (size_t)k + 1);
-    }
+/* ---- a direct JSON writer (no cJSON tree, no cJSON_Print: this runs on the
+ * request's loop for every call) ------------------------------------------------ */
+
+typedef struct jw {
+  pier_buf b;
+  const cJSON *env; /* secret values to redact, or NULL */
+  int rc;
+} jw;
+
+static void raw(jw *w, const char *s) {
+  if (!w->rc) w->rc = pier_buf_append_cstr(&w->b, s);
+}
+
+static void str(jw *w, const char *s, size_t n) {
+  if (!w->rc) w->rc = pier_buf_append_json_str(&w->b, pier_slice_make(s, n));
+}
+
+static void key(jw *w, const char *k) {
+  if (w->b.len && w->b.ptr[w->b.len - 1] != '{' && w->b.ptr[w->b.len - 1] != '[') raw(w, ",");
+  str(w, k, strlen(k));
+  raw(w, ":");
+}
+
+static void num(jw *w, double v) {
+  char tmp[40];
+  if (v == (double)(int64_t)v && v > -9007199254740992.0 && v < 9007199254740992.0)
+    snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+  else if (v != v || v == v + 1.0) /* NaN, infinities: JSON has none */
+    snprintf(tmp, sizeof tmp, "null");
+  else
+    snprintf(tmp, sizeof tmp, "%.17g", v);
+  raw(w, tmp);
+}
+
+static void kstr(jw *w, const char *k, const char *v) {
+  key(w, k);
+  if (v) str(w, v, strlen(v));
+  else raw(w, "null");
+}
+
+static void knum(jw *w, const char *k, double v) {
+  key(w, k);
+  num(w, v);
+}
+
+static void ktime(jw *w, const char *k, int64_t us) {
+  char iso[32];
+  pier_iso8601(us, iso);
+  kstr(w, k, iso);
+}
+
+/* A string as recorded: secret values redacted; a data: URL replaced by a note
+ * of its size; over 32 KiB, the head and a note of how much was cut. */
+static void recorded_str(jw *w, const char *s) {
+  char *clean = w->env ? pier_redact_str(s, w->env) : NULL;
+  const char *v = clean ? clean : s;
+  size_t n = strlen(v);
+  char note[96];
+  if (n > 5 && strncmp(v, "data:", 5) == 0 && strstr(v, ";base64,")) {
+    const char *comma = strchr(v, ',');
+    snprintf(note, sizeof note, "%.*s[%zu bytes of base64 redacted]", (int)(comma - v + 1), v,
+             n - (size_t)(comma - v + 1));
+    str(w, note, strlen(note));
+  } else if (n > STRING_KEEP_MAX) { /* keep the head (whole characters), say what was cut */
+    int k = snprintf(note, sizeof note, "...[%zu more bytes not recorded]", n - STRING_KEEP_MAX);
+    size_t keep = STRING_KEEP_MAX - (size_t)k;
+    while (keep && ((unsigned char)v[keep] & 0xC0) == 0x80) keep--;
+    if (!w->rc) w->rc = pier_buf_append_json_str_open(&w->b, pier_slice_make(v, keep));
+    if (!w->rc) w->rc = pier_buf_append(&w->b, note, (size_t)k);
+    raw(w, "\"");
+  } else {
+    str(w, v, n);
+  }
+  free(clean);
+}
+
+static void value(jw *w, const cJSON *v, int depth) {
+  if (depth > 64) { /* parsed requests are depth-capped already */
+    raw(w, "null");
     return;
   }
-  for (cJSON *c = v ? v->child : NULL; c; c = c->next) shrink(c);
+  if (cJSON_IsString(v)) {
+    recorded_str(w, v->valuestring);
+  } else if (cJSON_IsNumber(v)) {
+    num(w, v->valuedouble);
+  } else if (cJSON_IsBool(v)) {
+    raw(w, cJSON_IsTrue(v) ? "true" : "false");
+  } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+    bool obj = cJSON_IsObject(v);
+    raw(w, obj ? "{" : "[");
+    for (const cJSON *c = v->child; c; c = c->next) {
+      if (obj) key(w, c->string ? c->string : "");
+      else if (c != v->child) raw(w, ",");
+      value(w, c, depth + 1);
+    }
+    raw(w, obj ? "}" : "]");
+  } else {
+    raw(w, "null");
+  }
+}
+
+static void kvalue(jw *w, const char *k, const cJSON *v) {
+  key(w, k);
+  value(w, v, 0);
 }
 
 /* Insert only; on an id already taken (by any collection) draw another and
@@ -68,47 +168,54 @@ static int record_work(pier_db *db, void *arg) {
 static void record_done(void *arg, int rc) {
   record_job *j = arg;
   if (rc) PIER_LOG(PIER_LOG_WARN, "chat", "could not record chat trajectory %s: %s", j->t.id, pier_strerror(rc));
-  cJSON_free(j->doc);
+  free(j->doc);
   free(j);
 }
 
-static cJSON *step_record(pier_chat_ctx *x, const pier_chat_result *res, int64_t start_us, int64_t end_us) {
-  cJSON *st = cJSON_CreateObject();
-  cJSON_AddStringToObject(st, "activity", "completion");
-  cJSON_AddStringToObject(st, "key", "completion");
-  cJSON_AddStringToObject(st, "status", res->ok ? "completed" : "failed");
-  cJSON *in = cJSON_AddObjectToObject(st, "inputs");
-  cJSON_AddStringToObject(in, "model", x->model);
-  cJSON *msgs = pier_redact(cJSON_GetObjectItemCaseSensitive(x->body, "messages"), x->env);
-  shrink(msgs);
-  cJSON_AddItemToObject(in, "messages", msgs ? msgs : cJSON_CreateArray());
+static void step_record(jw *w, pier_chat_ctx *x, const pier_chat_result *res, int64_t start_us, int64_t end_us) {
+  raw(w, "{");
+  kstr(w, "activity", "completion");
+  kstr(w, "key", "completion");
+  kstr(w, "status", res->ok ? "completed" : "failed");
+  key(w, "inputs");
+  raw(w, "{");
+  kstr(w, "model", x->model);
+  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(x->body, "messages");
+  key(w, "messages");
+  if (msgs) value(w, msgs, 0);
+  else raw(w, "[]");
   static const char *params[] = {"temperature", "max_tokens", "max_completion_tokens", "top_p", "stop", "tools",
                                  "tool_choice", "response_format", "model_provider", "fallbacks", NULL};
   for (int i = 0; params[i]; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(x->body, params[i]);
-    if (v) cJSON_AddItemToObject(in, params[i], cJSON_Duplicate(v, 1));
+    if (v) kvalue(w, params[i], v);
   }
-  cJSON_AddBoolToObject(in, "stream", x->stream);
-  cJSON *out = cJSON_AddObjectToObject(st, "outputs");
-  char *text = pier_slice_dup(res->output);
-  cJSON_AddStringToObject(out, "text", text ? text : "");
-  free(text);
-  cJSON_AddItemToObject(out, "finish_reason", res->finish_reason ? cJSON_CreateString(res->finish_reason) : cJSON_CreateNull());
-  cJSON_AddStringToObject(out, "provider", x->route.provider[0] ? x->route.provider : "mock");
-  cJSON_AddStringToObject(out, "model", x->answering_model ? x->answering_model : x->model);
-  cJSON_AddItemToObject(st, "error", res->ok ? cJSON_CreateNull() : cJSON_CreateString(res->error.message));
-  cJSON *u = cJSON_AddObjectToObject(st, "usage");
-  cJSON_AddNumberToObject(u, "prompt_tokens", (double)res->usage.prompt_tokens);
-  cJSON_AddNumberToObject(u, "completion_tokens", (double)res->usage.completion_tokens);
-  cJSON_AddNumberToObject(u, "total_tokens", (double)res->usage.total_tokens);
-  cJSON_AddNumberToObject(u, "cost_usd", pier_price_cost(x->route.model_id[0] ? x->route.model_id : x->model, &res->usage));
-  cJSON_AddNumberToObject(u, "api_calls", res->attempts);
-  cJSON_AddNumberToObject(st, "latency_ms", (double)res->latency_ms);
-  if (res->ttft_ms >= 0) cJSON_AddNumberToObject(st, "time_to_first_token_ms", (double)res->ttft_ms);
-  pier_api_add_time(st, "created", start_us);
-  pier_api_add_time(st, "ended", end_us);
-  cJSON_AddNumberToObject(st, "duration_seconds", (double)(end_us - start_us) / 1e6);
-  return st;
+  key(w, "stream");
+  raw(w, x->stream ? "true" : "false");
+  raw(w, "}");
+  key(w, "outputs");
+  raw(w, "{");
+  key(w, "text");
+  str(w, res->output.ptr ? res->output.ptr : "", res->output.len);
+  kstr(w, "finish_reason", res->finish_reason);
+  kstr(w, "provider", x->route.provider[0] ? x->route.provider : "mock");
+  kstr(w, "model", x->answering_model ? x->answering_model : x->model);
+  raw(w, "}");
+  kstr(w, "error", res->ok ? NULL : res->error.message);
+  key(w, "usage");
+  raw(w, "{");
+  knum(w, "prompt_tokens", (double)res->usage.prompt_tokens);
+  knum(w, "completion_tokens", (double)res->usage.completion_tokens);
+  knum(w, "total_tokens", (double)res->usage.total_tokens);
+  knum(w, "cost_usd", pier_price_cost(x->route.model_id[0] ? x->route.model_id : x->model, &res->usage));
+  knum(w, "api_calls", res->attempts);
+  raw(w, "}");
+  knum(w, "latency_ms", (double)res->latency_ms);
+  if (res->ttft_ms >= 0) knum(w, "time_to_first_token_ms", (double)res->ttft_ms);
+  ktime(w, "created", start_us);
+  ktime(w, "ended", end_us);
+  knum(w, "duration_seconds", (double)(end_us - start_us) / 1e6);
+  raw(w, "}");
 }
 
 void pier_chat_record(pier_chat_ctx *x, const pier_chat_result *res) {
@@ -122,34 +229,46 @@ void pier_chat_record(pier_chat_ctx *x, const pier_chat_result *res) {
   record_job *j = calloc(1, sizeof *j);
   if (!j) return;
   int64_t end_us = pier_now_us(), start_us = end_us - res->latency_ms * 1000;
-  unsigned char raw[4];
-  pier_random(raw, sizeof raw);
-  pier_hex(raw, sizeof raw, j->t.id);
+  unsigned char rnd[4];
+  pier_random(rnd, sizeof rnd);
+  pier_hex(rnd, sizeof rnd, j->t.id);
   snprintf(j->task, sizeof j->task, "%s", task);
-  cJSON *d = cJSON_CreateObject();
-  char buf[400];
-  snprintf(buf, sizeof buf, "%s/%s", x->col.name, task);
-  cJSON_AddStringToObject(d, "name", buf);
-  cJSON_AddStringToObject(d, "trajectory_id", j->t.id);
-  cJSON_AddStringToObject(d, "collection", x->col.name);
-  cJSON_AddStringToObject(d, "task", task);
-  snprintf(buf, sizeof buf, "%s/%s/0000", x->col.name, task);
-  cJSON_AddStringToObject(d, "storage_path", buf);
-  cJSON_AddStringToObject(d, "status", res->ok ? "completed" : "failed");
-  pier_api_add_time(d, "created", start_us);
-  pier_api_add_time(d, "updated", end_us);
-  cJSON_AddStringToObject(d, "author", AUTH(req)->is_admin ? "admin" : "api-key");
-  cJSON_AddItemToObject(d, "init_params", cJSON_CreateObject());
-  cJSON *steps = cJSON_AddObjectToObject(d, "steps");
-  cJSON_AddItemToObject(steps, "completion", step_record(x, res, start_us, end_us));
-  cJSON *total = cJSON_AddArrayToObject(d, "total_steps");
-  cJSON_AddItemToArray(total, cJSON_CreateString("completion"));
-  cJSON *done = cJSON_AddArrayToObject(d, "completed_steps");
-  if (res->ok) cJSON_AddItemToArray(done, cJSON_CreateString("completion"));
-  cJSON_AddItemToObject(d, "labels", cJSON_CreateArray());
-  cJSON_AddItemToObject(d, "error", res->ok ? cJSON_CreateNull() : cJSON_CreateString(res->error.message));
-  j->doc = cJSON_PrintUnformatted(d);
-  cJSON_Delete(d);
+  jw w = {.env = x->env};
+  pier_buf_init(&w.b, 0);
+  w.rc = pier_buf_reserve(&w.b, 2048 + pier_buf_slice(&req->body).len);
+  raw(&w, "{");
+  key(&w, "name");
+  if (!w.rc) w.rc = pier_buf_appendf(&w.b, "\"%s/%s\"", x->col.name, task); /* both validated names */
+  kstr(&w, "trajectory_id", j->t.id);
+  kstr(&w, "collection", x->col.name);
+  kstr(&w, "task", task);
+  key(&w, "storage_path");
+  if (!w.rc) w.rc = pier_buf_appendf(&w.b, "\"%s/%s/0000\"", x->col.name, task);
+  kstr(&w, "status", res->ok ? "completed" : "failed");
+  ktime(&w, "created", start_us);
+  ktime(&w, "updated", end_us);
+  kstr(&w, "author", AUTH(req)->is_admin ? "admin" : "api-key");
+  key(&w, "init_params");
+  raw(&w, "{}");
+  key(&w, "steps");
+  raw(&w, "{");
+  key(&w, "completion");
+  step_record(&w, x, res, start_us, end_us);
+  raw(&w, "}");
+  key(&w, "total_steps");
+  raw(&w, "[\"completion\"]");
+  key(&w, "completed_steps");
+  raw(&w, res->ok ? "[\"completion\"]" : "[]");
+  key(&w, "labels");
+  raw(&w, "[]");
+  kstr(&w, "error", res->ok ? NULL : res->error.message);
+  raw(&w, "}");
+  if (w.rc) {
+    pier_buf_dispose(&w.b);
+    free(j);
+    return;
+  }
+  j->doc = pier_buf_detach(&w.b, NULL);
   j->t.collection_id = x->col.id;
   j->t.task = j->task;
   j->t.status = res->ok ? "completed" : "failed";
@@ -158,9 +277,11 @@ void pier_chat_record(pier_chat_ctx *x, const pier_chat_result *res) {
   j->t.updated_us = end_us;
   j->t.duration_s = (double)res->latency_ms / 1e3;
   j->t.create = true;
-  if (!j->doc || pier_store_submit(APP(req)->store, PIER_STORE_WRITE, pier_http_loop_mailbox(req->loop), record_work,
-                                   record_done, j) != 0) {
-    cJSON_free(j->doc);
+  int rc = pier_store_submit(APP(req)->store, PIER_STORE_WRITE_OPTIONAL, pier_http_loop_mailbox(req->loop),
+                             record_work, record_done, j);
+  if (rc) {
+    if (rc == PIER_EBUSY) pier_chat_record_dropped();
+    free(j->doc);
     free(j);
   }
 }

@@ -50,14 +50,36 @@ int pier_buf_append_slice(pier_buf *b, pier_slice s) { return pier_buf_append(b,
 int pier_buf_append_cstr(pier_buf *b, const char *s) { return pier_buf_append(b, s, strlen(s)); }
 int pier_buf_putc(pier_buf *b, char c) { return pier_buf_append(b, &c, 1); }
 
+/* Formats once into the spare capacity (grown to at least 256 bytes first);
+ * only an output that did not fit is formatted a second time. */
 int pier_buf_vappendf(pier_buf *b, const char *fmt, va_list ap) {
+  size_t spare = b->cap > b->len ? b->cap - b->len : 0;
+  if (spare < 256 && b->max - b->len >= 255) {
+    int rc = pier_buf_reserve(b, 255);
+    if (rc) return rc;
+    spare = b->cap - b->len;
+  }
   va_list ap2;
   va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
+  int n = spare ? vsnprintf(b->ptr + b->len, spare, fmt, ap2) : vsnprintf(NULL, 0, fmt, ap2);
   va_end(ap2);
-  if (n < 0) return PIER_EINVAL;
+  if (n < 0) {
+    if (b->ptr) b->ptr[b->len] = '\0';
+    return PIER_EINVAL;
+  }
+  if ((size_t)n < spare) {
+    if ((size_t)n > b->max - b->len) { /* fitted the allocation but not the cap */
+      b->ptr[b->len] = '\0';
+      return PIER_ETOOBIG;
+    }
+    b->len += (size_t)n;
+    return 0;
+  }
   int rc = pier_buf_reserve(b, (size_t)n);
-  if (rc) return rc;
+  if (rc) {
+    if (b->ptr) b->ptr[b->len] = '\0';
+    return rc;
+  }
   vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
   b->len += (size_t)n;
   return 0;
@@ -72,6 +94,11 @@ int pier_buf_appendf(pier_buf *b, const char *fmt, ...) {
 }
 
 int pier_buf_append_json_str(pier_buf *b, pier_slice s) {
+  int rc = pier_buf_append_json_str_open(b, s);
+  return rc ? rc : pier_buf_putc(b, '"');
+}
+
+int pier_buf_append_json_str_open(pier_buf *b, pier_slice s) {
   static const char hex[] = "0123456789abcdef";
   int rc = pier_buf_reserve(b, s.len + 2);
   if (rc) return rc;
@@ -98,8 +125,7 @@ int pier_buf_append_json_str(pier_buf *b, pier_slice s) {
     }
     if ((rc = pier_buf_append(b, esc, n))) return rc;
   }
-  if ((rc = pier_buf_append(b, s.ptr + run, s.len - run))) return rc;
-  return pier_buf_putc(b, '"');
+  return pier_buf_append(b, s.ptr + run, s.len - run);
 }
 
 void pier_buf_consume(pier_buf *b, size_t n) {

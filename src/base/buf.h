@@ -29,6 +29,8 @@ int pier_buf_appendf(pier_buf *b, const char *fmt, ...) PIER_WUR __attribute__((
 int pier_buf_vappendf(pier_buf *b, const char *fmt, va_list ap) PIER_WUR __attribute__((format(printf, 2, 0)));
 /* Append s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
 int pier_buf_append_json_str(pier_buf *b, pier_slice s) PIER_WUR;
+/* The same without the closing quote (the caller appends more, then '"'). */
+int pier_buf_append_json_str_open(pier_buf *b, pier_slice s) PIER_WUR;
 /* Drop the first n bytes. */
 void pier_buf_consume(pier_buf *b, size_t n);
 /* Hand the memory to the caller (who frees it); the buffer is left empty. */

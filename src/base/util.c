@@ -31,9 +31,20 @@ void pier_iso8601(int64_t us, char out[32]) {
 
 void pier_random(void *out, size_t n) { randombytes_buf(out, n); }
 
+/* One randombytes_buf for the whole id (not one syscall per character):
+ * bytes below 252 = 7 * 36 map uniformly with % 36; the rare others are
+ * drawn again. */
 void pier_random_alnum(char *out, size_t n) {
   static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  for (size_t i = 0; i < n; i++) out[i] = set[randombytes_uniform(36)];
+  unsigned char raw[64];
+  size_t i = 0;
+  while (i < n) {
+    size_t want = n - i < sizeof raw ? n - i : sizeof raw;
+    randombytes_buf(raw, want);
+    for (size_t k = 0; k < want; k++)
+      if (raw[k] < 252) out[i++] = set[raw[k] % 36];
+  }
+  sodium_memzero(raw, sizeof raw);
   out[n] = '\0';
 }
 

@@ -30,6 +30,7 @@ typedef struct reader_arg {
 
 typedef struct queue {
   job *head, *tail;
+  size_t len; /* jobs waiting */
   pthread_cond_t cv;
 } queue;
 
@@ -74,8 +75,10 @@ static job *take(pier_store *s, queue *q, int max) {
   while (!q->head && !s->stopping) pthread_cond_wait(&q->cv, &s->lock);
   job *first = q->head;
   job *last = first;
-  for (int n = 1; last && last->next && n < max; n++) last = last->next;
+  int n = 1;
+  for (; last && last->next && n < max; n++) last = last->next;
   if (first) {
+    q->len -= (size_t)n;
     q->head = last->next;
     if (!q->head) q->tail = NULL;
     last->next = NULL;
@@ -197,12 +200,17 @@ void pier_store_close(pier_store *s) {
 }
 
 static int enqueue(pier_store *s, int kind, job *j) {
-  queue *q = kind == PIER_STORE_WRITE ? &s->wq : &s->rq;
+  queue *q = kind == PIER_STORE_READ ? &s->rq : &s->wq;
   pthread_mutex_lock(&s->lock);
   if (s->stopping) {
     pthread_mutex_unlock(&s->lock);
     return PIER_ECANCELLED;
   }
+  if (kind == PIER_STORE_WRITE_OPTIONAL && q->len >= PIER_STORE_OPTIONAL_QUEUE_MAX) {
+    pthread_mutex_unlock(&s->lock);
+    return PIER_EBUSY;
+  }
+  q->len++;
   if (q->tail) q->tail->next = j;
   else q->head = j;
   q->tail = j;

@@ -148,7 +148,11 @@ struct pier_db {
 
 /* ---- the store: threads and jobs --------------------------------------------- */
 
-enum { PIER_STORE_READ = 0, PIER_STORE_WRITE = 1 };
+/* WRITE_OPTIONAL: a write that may be refused (PIER_EBUSY) when the writer is
+ * PIER_STORE_OPTIONAL_QUEUE_MAX jobs behind — records nothing waits for (chat
+ * trajectories), so a flood of them never grows memory without bound. */
+enum { PIER_STORE_READ = 0, PIER_STORE_WRITE = 1, PIER_STORE_WRITE_OPTIONAL = 2 };
+#define PIER_STORE_OPTIONAL_QUEUE_MAX 4096
 
 /* Runs on a store thread with exclusive use of db. For writes it runs inside
  * a savepoint of the group transaction: a negative return rolls back only

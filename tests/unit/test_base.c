@@ -38,6 +38,56 @@ static void buf_json_escape(void **state) {
   pier_buf_dispose(&b);
 }
 
+/* appendf formats into the spare room, re-formats only what did not fit, and
+ * honours the cap exactly. */
+static void buf_appendf(void **state) {
+  (void)state;
+  pier_buf b;
+  pier_buf_init(&b, 0);
+  for (int i = 0; i < 1000; i++) assert_int_equal(pier_buf_appendf(&b, "%d,", i), 0);
+  assert_int_equal(b.len, 3890);
+  assert_memory_equal(b.ptr, "0,1,2,", 6);
+  assert_string_equal(b.ptr + b.len - 4, "999,");
+  char big[3000];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  size_t before = b.len;
+  assert_int_equal(pier_buf_appendf(&b, "[%s]", big), 0); /* longer than any spare room */
+  assert_int_equal(b.len, before + 3001);
+  assert_int_equal(b.ptr[b.len - 1], ']');
+  assert_int_equal(b.ptr[b.len], '\0');
+  pier_buf_dispose(&b);
+
+  pier_buf c;
+  pier_buf_init(&c, 10);
+  assert_int_equal(pier_buf_appendf(&c, "%s", "0123456789"), 0);
+  assert_int_equal(pier_buf_appendf(&c, "%d", 1), PIER_ETOOBIG);
+  assert_int_equal(c.len, 10);
+  assert_string_equal(c.ptr, "0123456789");
+  pier_buf_reset(&c);
+  assert_int_equal(pier_buf_appendf(&c, "%s", "0123456789A"), PIER_ETOOBIG);
+  assert_int_equal(c.len, 0);
+  assert_string_equal(c.ptr, "");
+  pier_buf_dispose(&c);
+}
+
+/* Ids are [a-z0-9] and every symbol turns up (no modulo bias to a subset). */
+static void random_ids(void **state) {
+  (void)state;
+  int seen[36] = {0};
+  for (int r = 0; r < 200; r++) {
+    char id[65];
+    pier_random_alnum(id, 64);
+    assert_int_equal(strlen(id), 64);
+    for (int i = 0; i < 64; i++) {
+      char ch = id[i];
+      assert_true((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'));
+      seen[ch <= '9' ? 26 + ch - '0' : ch - 'a']++;
+    }
+  }
+  for (int i = 0; i < 36; i++) assert_true(seen[i] > 150); /* 12,800 draws: ~356 each */
+}
+
 static void slice_u64(void **state) {
   unsigned long long v;
   assert_int_equal(pier_slice_to_u64(pier_slice_from("18446744073709551615"), &v), 0);
@@ -174,7 +224,7 @@ static void iso_time(void **state) {
 int main(void) {
   if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(buf_caps),    cmocka_unit_test(buf_json_escape), cmocka_unit_test(slice_u64),
+      cmocka_unit_test(buf_caps),    cmocka_unit_test(buf_appendf), cmocka_unit_test(random_ids), cmocka_unit_test(buf_json_escape), cmocka_unit_test(slice_u64),
       cmocka_unit_test(map_ops),     cmocka_unit_test(utf8),            cmocka_unit_test(json_guards),
       cmocka_unit_test(token_hash),  cmocka_unit_test(seal_roundtrip),  cmocka_unit_test(seal_key_file),
       cmocka_unit_test(iso_time),
