@@ -9,8 +9,9 @@
 # ASYNC_ROUNDS (1), SUBMIT_CONNS (connections submitting async runs, 64),
 # MAX_RUNS (--max-concurrent-runs, 64), POLL_MS (stats polling interval, 50),
 # QUICK=1 (ROUNDS=1 DURATION=3 WARMUP=100: under a minute), PROFILE=1 (perf record
-# of pier under the 64-client run-sync load), OUT (bench/results/runs-<time>),
-# BUILD_DIR (/tmp/benchbuild), PIER_BIN (measure this binary, no build; PIER_LABEL
+# of pier under the 64-client run-sync load, and callgrind over CG_RUNS=2000 run-sync runs), OUT (bench/results/runs-<time>),
+# BUILD_DIR (/tmp/benchbuild), REV (build this commit from a clean `git archive` export
+# instead of the working tree), PIER_BIN (measure this binary, no build; PIER_LABEL
 # describes it).
 set -euo pipefail
 { # one compound command: bash reads it all before running it, so editing this file
@@ -58,6 +59,18 @@ fi
 if [ -n "${PIER_BIN:-}" ]; then
   PIER=$PIER_BIN
   COMMIT=${PIER_LABEL:-prebuilt}
+elif [ -n "${REV:-}" ]; then
+  # a clean export of one commit (git archive: the working tree and .git are not touched)
+  COMMIT=$(git -C "$ROOT" rev-parse --short "$REV^{commit}") || die "unknown REV $REV"
+  SRC=$BUILD_DIR-src-$COMMIT
+  if [ ! -f "$SRC/CMakeLists.txt" ]; then
+    rm -rf "$SRC" && mkdir -p "$SRC"
+    git -C "$ROOT" archive "$COMMIT" | tar -x -C "$SRC"
+  fi
+  log "building pier $COMMIT (clean export, RelWithDebInfo) in $BUILD_DIR-$COMMIT"
+  cmake -S "$SRC" -B "$BUILD_DIR-$COMMIT" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD_DIR-$COMMIT" -j "$(nproc)" --target pier >/dev/null
+  PIER=$BUILD_DIR-$COMMIT/pier
 else
   COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
   # src/ may be edited while we build: record whether the tree differed from HEAD.
@@ -108,6 +121,7 @@ stop_server() { # name [signal]
   rm -f "$WORK/$1.pid"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime+stime of all threads
+utime() { awk '{print $14}' "/proc/$1/stat"; }
 
 api() { # METHOD PATH BODY -> response body; fails on a non-2xx status
   curl -sS -f -X "$1" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
@@ -166,15 +180,15 @@ sync_run() { # round conns
   "$LOADGEN" --url "$SYNC_URL" --body "$WORK/form.body" --content-type "$CT" --header "Authorization: Bearer $KEY" \
     -c "$c" -n "$WARMUP" --json >"$WORK/warm.json" || die "run-sync warm-up failed: $(cat "$WORK/warm.json")"
   sync_sent=$((sync_sent + WARMUP))
-  t0=$(cpu_ticks "$PIER_PID")
+  t0=$(cpu_ticks "$PIER_PID") u0=$(utime "$PIER_PID")
   j=$("$LOADGEN" --url "$SYNC_URL" --body "$WORK/form.body" --content-type "$CT" --header "Authorization: Bearer $KEY" \
     -c "$c" -d "$DURATION" --json) || {
     kill -0 "$PIER_PID" 2>/dev/null || die "pier died during run-sync c$c (stderr: $(tail -3 "$WORK/pier.err"))"
     die "run-sync c$c: not every reply was 200: $j"
   }
-  t1=$(cpu_ticks "$PIER_PID")
+  t1=$(cpu_ticks "$PIER_PID") u1=$(utime "$PIER_PID")
   sync_sent=$((sync_sent + $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status_200"])' "$j")))
-  emit "sync_c$c" "$r" "$j" "cpu_ticks=$((t1 - t0))" "rss_kb=$(awk '/^VmRSS:/{print $2}' "/proc/$PIER_PID/status")"
+  emit "sync_c$c" "$r" "$j" "cpu_ticks=$((t1 - t0))" "cpu_user_ticks=$((u1 - u0))" "rss_kb=$(awk '/^VmRSS:/{print $2}' "/proc/$PIER_PID/status")"
 }
 for r in $(seq "$ROUNDS"); do
   for c in 1 64; do
@@ -208,6 +222,20 @@ python3 "$UTIL" check-count "$before" "$sync_sent" "before kill -9" || die "run-
 python3 "$UTIL" check-count "$after" "$sync_sent" "after kill -9 and restart" || die "run-sync: trajectories lost by kill -9"
 stop_server pier
 
+if [ "$PROFILE" = 1 ] && command -v valgrind >/dev/null; then
+  CG_RUNS=${CG_RUNS:-2000}
+  log "profiling pier: callgrind, $CG_RUNS run-sync runs from 4 clients (fresh data dir)"
+  PIER_PORT=$(start_server pier valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+    "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/cg" --threads 2 --log-level warn)
+  PIER_PID=$(cat "$WORK/pier.pid")
+  ADMIN=$(cat "$WORK/cg/admin.token")
+  setup_pier sync
+  "$LOADGEN" --url "http://127.0.0.1:$PIER_PORT/api/v1/run-sync/bench/sync" --body "$WORK/form.body" --content-type "$CT" \
+    --header "Authorization: Bearer $KEY" -c 4 -n "$CG_RUNS" --json >"$OUT/callgrind_load.json" || die "callgrind load failed"
+  stop_server pier
+  python3 "$HERE/cg_summary.py" "$OUT/callgrind.out" "$CG_RUNS" >"$OUT/callgrind_summary.txt" || true
+fi
+
 # ---- 2. async: 10,000 queued runs -------------------------------------------------------------------------
 for r in $(seq "$ASYNC_ROUNDS"); do
   log "async round $r/$ASYNC_ROUNDS: fresh pier (--max-concurrent-runs $MAX_RUNS), $ASYNC_RUNS runs from $SUBMIT_CONNS connections"
@@ -219,7 +247,7 @@ for r in $(seq "$ASYNC_ROUNDS"); do
   "$LOADGEN" --url "$RUN_URL/warm" --body "$WORK/form.body" --content-type "$CT" --header "Authorization: Bearer $KEY" \
     -c 8 -n 200 --json >/dev/null || die "async warm-up failed"
   python3 "$UTIL" poll "http://127.0.0.1:$PIER_PORT" "$KEY" warm 200 "$POLL_MS" 60 >/dev/null || die "async warm-up runs did not complete"
-  t0=$(cpu_ticks "$PIER_PID")
+  t0=$(cpu_ticks "$PIER_PID") u0=$(utime "$PIER_PID")
   # the poller starts first and stops when completed + failed + cancelled reaches ASYNC_RUNS
   python3 "$UTIL" poll "http://127.0.0.1:$PIER_PORT" "$KEY" async "$ASYNC_RUNS" "$POLL_MS" 600 >"$WORK/poll.json" &
   poll_pid=$!
@@ -228,11 +256,11 @@ for r in $(seq "$ASYNC_ROUNDS"); do
     -c "$SUBMIT_CONNS" -n "$ASYNC_RUNS" --json) || die "async submit: not every reply was 200: $j"
   wait "$poll_pid" || die "async runs did not all end: $(cat "$WORK/poll.json")"
   rm -f "$WORK/poller.pid"
-  t1=$(cpu_ticks "$PIER_PID")
+  t1=$(cpu_ticks "$PIER_PID") u1=$(utime "$PIER_PID")
   rss=$(awk '/^VmRSS:/{print $2}' "/proc/$PIER_PID/status")
   # every trajectory of the task, with its server-side timestamps
   v=$(python3 "$UTIL" verify "http://127.0.0.1:$PIER_PORT" "$KEY" async "$ASYNC_RUNS" "$j")
-  emit async "$r" "$j" "poll=$(cat "$WORK/poll.json")" "verify=$v" "cpu_ticks=$((t1 - t0))" "rss_kb=$rss" \
+  emit async "$r" "$j" "poll=$(cat "$WORK/poll.json")" "verify=$v" "cpu_ticks=$((t1 - t0))" "cpu_user_ticks=$((u1 - u0))" "rss_kb=$rss" \
     "max_concurrent_runs=$MAX_RUNS" "data_dir_kb=$(du -sk "$WORK/async" | cut -f1)"
   stop_server pier
 done
