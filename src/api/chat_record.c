@@ -56,10 +56,30 @@ static void str(jw *w, const char *s, size_t n) {
   if (!w->rc) w->rc = pier_buf_append_json_str(&w->b, pier_slice_make(s, n));
 }
 
+/* ,"k": — k is one of our own literal names or a request's key; literal
+ * names need no escaping, so only keys with a byte to escape take the slow way. */
 static void key(jw *w, const char *k) {
-  if (w->b.len && w->b.ptr[w->b.len - 1] != '{' && w->b.ptr[w->b.len - 1] != '[') raw(w, ",");
-  str(w, k, strlen(k));
-  raw(w, ":");
+  if (w->rc) return;
+  size_t n = strlen(k);
+  bool plain = true;
+  for (size_t i = 0; i < n && plain; i++) plain = (unsigned char)k[i] >= 0x20 && k[i] != '"' && k[i] != '\\';
+  bool comma = w->b.len && w->b.ptr[w->b.len - 1] != '{' && w->b.ptr[w->b.len - 1] != '[';
+  if (!plain) {
+    if (comma) raw(w, ",");
+    str(w, k, n);
+    raw(w, ":");
+    return;
+  }
+  if ((w->rc = pier_buf_reserve(&w->b, n + 4))) return;
+  char *p = w->b.ptr + w->b.len;
+  if (comma) *p++ = ',';
+  *p++ = '"';
+  memcpy(p, k, n);
+  p += n;
+  *p++ = '"';
+  *p++ = ':';
+  *p = '\0';
+  w->b.len = (size_t)(p - w->b.ptr);
 }
 
 static void num(jw *w, double v) {

@@ -18,15 +18,36 @@ uint64_t pier_mono_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void digits(char *p, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; i--, v /= 10) p[i] = (char)('0' + v % 10);
+}
+
+/* Without gmtime_r and printf (this runs several times per request): days to
+ * a civil date with Howard Hinnant's days_from_civil inverse. */
 void pier_iso8601(int64_t us, char out[32]) {
   if (us < 0) us = 0;
-  time_t secs = (time_t)(us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  unsigned year = (unsigned)(tm.tm_year + 1900) % 10000u;
-  snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%06uZ", year, (unsigned)(tm.tm_mon + 1) % 100u,
-           (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-           (unsigned)tm.tm_sec % 100u, (unsigned)(us % 1000000));
+  int64_t secs = us / 1000000, days = secs / 86400, rem = secs % 86400;
+  int64_t z = days + 719468, era = z / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  unsigned d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+  int64_t y = (int64_t)yoe + era * 400 + (m <= 2);
+  digits(out, (unsigned)(y % 10000), 4);
+  out[4] = '-';
+  digits(out + 5, m, 2);
+  out[7] = '-';
+  digits(out + 8, d, 2);
+  out[10] = 'T';
+  digits(out + 11, (unsigned)(rem / 3600), 2);
+  out[13] = ':';
+  digits(out + 14, (unsigned)(rem / 60 % 60), 2);
+  out[16] = ':';
+  digits(out + 17, (unsigned)(rem % 60), 2);
+  out[19] = '.';
+  digits(out + 20, (unsigned)(us % 1000000), 6);
+  out[26] = 'Z';
+  out[27] = '\0';
 }
 
 void pier_random(void *out, size_t n) { randombytes_buf(out, n); }

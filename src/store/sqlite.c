@@ -189,15 +189,31 @@ const char *pier_sqlite_text(pier_arena *a, sqlite3_stmt *st, int col) {
   return pier_arena_strdup(a, pier_slice_make(t ? (const char *)t : "", t ? (size_t)n : 0));
 }
 
-static int db_begin(pier_db *b) { return pier_sqlite_exec((pier_sqlite *)b, "BEGIN IMMEDIATE"); }
-static int db_begin_read(pier_sqlite *db) { return pier_sqlite_exec(db, "BEGIN"); }
-static int db_commit(pier_db *b) { return pier_sqlite_exec((pier_sqlite *)b, "COMMIT"); }
-static int db_rollback(pier_db *b) { return pier_sqlite_exec((pier_sqlite *)b, "ROLLBACK"); }
-static int db_sp_begin(pier_db *b) { return pier_sqlite_exec((pier_sqlite *)b, "SAVEPOINT job"); }
+/* Transaction statements run for every store job: prepared once per
+ * connection (pier_sqlite_stmt caches by the address of these arrays). */
+static const char SQL_BEGIN_IMMEDIATE[] = "BEGIN IMMEDIATE", SQL_BEGIN[] = "BEGIN", SQL_COMMIT[] = "COMMIT",
+                  SQL_ROLLBACK[] = "ROLLBACK", SQL_SAVEPOINT[] = "SAVEPOINT job", SQL_ROLLBACK_TO[] = "ROLLBACK TO job",
+                  SQL_RELEASE[] = "RELEASE job";
+
+static int exec_cached(pier_sqlite *db, const char *sql) {
+  sqlite3_stmt *st = pier_sqlite_stmt(db, sql);
+  if (!st) return pier_sqlite_exec(db, sql);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+  PIER_LOG(PIER_LOG_ERROR, "store", "%s: %s", sql, sqlite3_errmsg(db->h));
+  return PIER_EDB;
+}
+
+static int db_begin(pier_db *b) { return exec_cached((pier_sqlite *)b, SQL_BEGIN_IMMEDIATE); }
+static int db_begin_read(pier_sqlite *db) { return exec_cached(db, SQL_BEGIN); }
+static int db_commit(pier_db *b) { return exec_cached((pier_sqlite *)b, SQL_COMMIT); }
+static int db_rollback(pier_db *b) { return exec_cached((pier_sqlite *)b, SQL_ROLLBACK); }
+static int db_sp_begin(pier_db *b) { return exec_cached((pier_sqlite *)b, SQL_SAVEPOINT); }
 static int db_sp_end(pier_db *b, bool ok) {
   pier_sqlite *db = (pier_sqlite *)b;
-  if (!ok && pier_sqlite_exec(db, "ROLLBACK TO job") != 0) return PIER_EDB;
-  return pier_sqlite_exec(db, "RELEASE job");
+  if (!ok && exec_cached(db, SQL_ROLLBACK_TO) != 0) return PIER_EDB;
+  return exec_cached(db, SQL_RELEASE);
 }
 
 /* Readers open read transactions; writers take the write lock up front. */

@@ -21,6 +21,7 @@ struct pier_upstream {
   int active;
   CURL *pool[EASY_POOL_MAX];
   int npool;
+  bool proxy_env; /* some *_proxy variable is set: let curl read them per transfer */
 };
 
 typedef struct sock_ctx {
@@ -111,6 +112,10 @@ int pier_upstream_create(uv_loop_t *loop, pier_upstream **out) {
   pier_upstream *u = calloc(1, sizeof *u);
   if (!u) return PIER_ENOMEM;
   u->loop = loop;
+  static const char *const proxy_vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                                           NULL};
+  for (int i = 0; proxy_vars[i]; i++)
+    if (getenv(proxy_vars[i])) u->proxy_env = true;
   u->multi = curl_multi_init();
   if (!u->multi) {
     free(u);
@@ -350,6 +355,7 @@ int pier_upstream_req_start(pier_upstream_req *r) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (!r->u->proxy_env) curl_easy_setopt(e, CURLOPT_PROXY, ""); /* no proxy: skip curl's getenv per transfer */
   if (r->o.connect_timeout_ms) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->o.connect_timeout_ms);
   if (r->o.total_timeout_ms) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->o.total_timeout_ms);
   const char *m = r->o.method ? r->o.method : "GET";

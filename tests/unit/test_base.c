@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -219,6 +220,19 @@ static void iso_time(void **state) {
   char ts[32];
   pier_iso8601(1780801558374055LL, ts);
   assert_string_equal(ts, "2026-06-07T03:05:58.374055Z");
+  /* against gmtime_r over leap days, century rules and year ends */
+  for (int64_t secs = 0; secs < 4102444800LL; secs += 86400 * 7 + 3601) {
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char want[96];
+    snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.000007Z", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    pier_iso8601(secs * 1000000 + 7, ts);
+    assert_string_equal(ts, want);
+  }
+  pier_iso8601(951782400LL * 1000000, ts); /* 2000-02-29 */
+  assert_string_equal(ts, "2000-02-29T00:00:00.000000Z");
 }
 
 int main(void) {
