@@ -134,10 +134,16 @@ static int after_write(pier_chat_ctx *x, int rc) {
 static int on_event(void *arg, const pier_chat_event *ev) {
   pier_chat_ctx *x = arg;
   if (!x->stream) return x->anthropic ? pier_anthropic_agg_on_event(&x->aagg, ev) : pier_openai_agg_on_event(&x->agg, ev);
+  /* formatted into x->out; written by on_flush once per upstream chunk, or
+   * by finish_stream */
+  return x->anthropic ? pier_anthropic_sse_on_event(&x->asse, ev) : pier_openai_sse_on_event(&x->sse, ev);
+}
+
+static int on_flush(void *arg) {
+  pier_chat_ctx *x = arg;
+  if (!x->stream || !x->out.len) return 0;
   x->in_cb = true;
-  int rc = x->anthropic ? pier_anthropic_sse_on_event(&x->asse, ev) : pier_openai_sse_on_event(&x->sse, ev);
-  if (!rc) rc = flush(x);
-  return after_write(x, rc);
+  return after_write(x, flush(x));
 }
 
 static int on_raw(void *arg, pier_slice bytes) {
@@ -261,7 +267,7 @@ static bool start_model(pier_chat_ctx *x, const char *model) {
   x->raw = x->anthropic ? (x->route.kind == PIER_PROV_ANTHROPIC || claude_on_bedrock) : x->route.kind == PIER_PROV_OPENAI;
   pier_chat_call_opts o = {.up = pier_api_loop(req)->up, .loop = pier_http_loop_uv(req->loop), .route = &x->route,
                            .request = x->body, .stream = x->stream, .limits = x->limits, .on_event = on_event,
-                           .arg = x, .on_done = on_done};
+                           .on_flush = on_flush, .arg = x, .on_done = on_done};
   if (x->raw) {
     o.on_raw = on_raw;
     o.raw_request = pier_buf_slice(&req->body);

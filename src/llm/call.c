@@ -265,6 +265,7 @@ static int on_up_data(pier_upstream_req *r, void *arg, const char *data, size_t 
     return 0;
   }
   int rc = c->prov->feed(c, c->st, data, len);
+  if (!rc && c->delivered && !c->cancelled && c->o.on_flush) rc = c->o.on_flush(c->o.arg);
   if (rc && rc != PIER_ECANCELLED && !c->saw_error) c->feed_rc = rc;
   return rc;
 }

@@ -61,6 +61,10 @@ typedef struct pier_chat_call_opts {
   bool stream;              /* use the provider's streaming API */
   pier_llm_limits limits;
   pier_chat_on_event on_event; /* events as they arrive */
+  /* Optional: called after each chunk from upstream has been turned into
+   * events, so a caller that buffers events writes once per chunk, not once
+   * per event. Non-zero aborts like on_event. */
+  int (*on_flush)(void *arg);
   /* Optional fast path for OpenAI-API providers: the provider's own bytes
    * (SSE frames or the JSON body) with only `model` rewritten to relay_model,
    * instead of events. raw_request is the client's body, used byte for byte. */
