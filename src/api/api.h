@@ -48,6 +48,17 @@ void pier_api_add_time(cJSON *obj, const char *key, int64_t us);
 bool pier_api_paging(pier_http_req *req, const char *skip_name, int64_t *skip, int64_t *limit, int64_t limit_def,
                      int64_t limit_max);
 
+/* A heap timer on the request's loop (SSE keep-alives, run-sync limits):
+ * NULL when out of memory (the caller goes on without it). Stop and close it
+ * with pier_api_timer_close, which sets *t to NULL; closing is asynchronous. */
+uv_timer_t *pier_api_timer_start(pier_http_req *req, uv_timer_cb cb, void *data, uint64_t timeout_ms,
+                                 uint64_t repeat_ms);
+void pier_api_timer_close(uv_timer_t **t);
+
+/* Free a cJSON tree with the request's arena (pier_arena_defer_call). false =
+ * out of memory: the tree was freed and a 500 answered. */
+bool pier_api_defer_json(pier_http_req *req, cJSON *tree);
+
 /* Handlers, one file per resource. */
 void pier_h_health(pier_http_req *req);
 void pier_h_collections_list(pier_http_req *req);

@@ -17,17 +17,11 @@
 
 #define SSE_HEADERS "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 
-static void free_timer(uv_handle_t *h) { free(h); }
-
 /* Release everything the context holds; the request itself is untouched. */
 static void chat_cleanup(pier_chat_ctx *x) {
   if (x->ended) return;
   x->ended = true;
-  if (x->ka) {
-    uv_timer_stop(x->ka);
-    uv_close((uv_handle_t *)x->ka, free_timer);
-    x->ka = NULL;
-  }
+  pier_api_timer_close(&x->ka);
   pier_openai_sse_dispose(&x->sse);
   pier_openai_agg_dispose(&x->agg);
   pier_anthropic_sse_dispose(&x->asse);
@@ -108,11 +102,7 @@ static int flush(pier_chat_ctx *x) {
   if (!x->started) {
     x->started = true;
     rc = pier_http_stream_begin(req, 200, "text/event-stream; charset=utf-8", SSE_HEADERS);
-    if (!rc && x->ka_ms && (x->ka = malloc(sizeof *x->ka))) {
-      uv_timer_init(pier_http_loop_uv(req->loop), x->ka);
-      x->ka->data = x;
-      uv_timer_start(x->ka, on_keepalive, x->ka_ms, x->ka_ms);
-    }
+    if (!rc && x->ka_ms) x->ka = pier_api_timer_start(req, on_keepalive, x, x->ka_ms, x->ka_ms);
   }
   if (!rc) rc = pier_http_stream_write(req, x->out.ptr, x->out.len);
   x->last_write_ms = uv_now(pier_http_loop_uv(req->loop));

@@ -19,17 +19,11 @@ typedef struct ev_ctx {
   uint64_t last_ms;
 } ev_ctx;
 
-static void free_timer(uv_handle_t *h) { free(h); }
-
 static void close_stream(ev_ctx *x) {
   pier_http_req *req = x->req;
   pier_watch_close(x->watch);
   x->watch = NULL;
-  if (x->ka) {
-    uv_timer_stop(x->ka);
-    uv_close((uv_handle_t *)x->ka, free_timer);
-    x->ka = NULL;
-  }
+  pier_api_timer_close(&x->ka);
   pier_http_stream_end(req);
 }
 
@@ -102,11 +96,8 @@ static void got_stored(void *arg, int rc) {
   write_frame(x, snap, (size_t)n);
   x->req->on_abort = on_abort;
   x->req->abort_arg = x;
-  if ((x->ka = malloc(sizeof *x->ka))) {
-    uv_timer_init(pier_http_loop_uv(x->req->loop), x->ka);
-    x->ka->data = x;
-    uv_timer_start(x->ka, on_ka, APP(x->req)->cfg.sse_keepalive_ms, APP(x->req)->cfg.sse_keepalive_ms);
-  }
+  uint64_t ka = APP(x->req)->cfg.sse_keepalive_ms;
+  x->ka = pier_api_timer_start(x->req, on_ka, x, ka, ka);
 }
 
 void pier_h_trajectory_events(pier_http_req *req) {

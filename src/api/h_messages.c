@@ -10,8 +10,6 @@
 #include "base/json.h"
 #include "llm/anthropic_map.h"
 
-static void delete_json(void *p) { cJSON_Delete(p); }
-
 void pier_h_messages(pier_http_req *req) {
   cJSON *body = pier_api_body_object(req);
   if (!body) return;
@@ -21,11 +19,7 @@ void pier_h_messages(pier_http_req *req) {
     pier_api_error(req, 400, "invalid_request_error", "%s", err);
     return;
   }
-  if (pier_arena_defer_call(&req->arena, delete_json, oreq) != 0) {
-    cJSON_Delete(oreq);
-    pier_api_error(req, 500, NULL, "out of memory");
-    return;
-  }
+  if (!pier_api_defer_json(req, oreq)) return;
   pier_chat_ctx *x = pier_chat_ctx_new(req, oreq, true);
   if (!x) return;
   x->anthropic_body = body;

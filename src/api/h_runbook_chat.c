@@ -49,16 +49,10 @@ typedef struct rb_chat {
   bool ended;
 } rb_chat;
 
-static void free_timer(uv_handle_t *h) { free(h); }
-
 static void release(rb_chat *x) {
   pier_watch_close(x->watch);
   x->watch = NULL;
-  if (x->timer) {
-    uv_timer_stop(x->timer);
-    uv_close((uv_handle_t *)x->timer, free_timer);
-    x->timer = NULL;
-  }
+  pier_api_timer_close(&x->timer);
   cJSON_Delete(x->workflow);
   cJSON_Delete(x->init);
   x->workflow = x->init = NULL;
@@ -248,23 +242,33 @@ static const char *final_text(const cJSON *doc, char *buf, size_t cap) {
   return buf;
 }
 
+/* {id, object, created, model} and a first choice {index: 0} (NULL: no choice). */
+static cJSON *completion(rb_chat *x, const char *id, const char *object, cJSON **choice) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", id);
+  cJSON_AddStringToObject(o, "object", object);
+  cJSON_AddNumberToObject(o, "created", (double)x->created_s);
+  cJSON_AddStringToObject(o, "model", pier_json_str(x->body, "model"));
+  cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+  if (choice) {
+    *choice = cJSON_CreateObject();
+    cJSON_AddNumberToObject(*choice, "index", 0);
+    cJSON_AddItemToArray(choices, *choice);
+  }
+  return o;
+}
+
 static void answer_done(rb_chat *x, const char *doc_json, size_t len) {
   pier_http_req *req = x->req;
   cJSON *doc = cJSON_ParseWithLength(doc_json, len);
   const char *status = doc ? pier_json_str(doc, "status") : NULL;
   char buf[1400];
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "id", x->chat_id);
-  cJSON_AddStringToObject(o, "object", "chat.completion");
-  cJSON_AddNumberToObject(o, "created", (double)x->created_s);
-  cJSON_AddStringToObject(o, "model", pier_json_str(x->body, "model"));
-  cJSON *choice = cJSON_CreateObject();
-  cJSON_AddNumberToObject(choice, "index", 0);
+  cJSON *choice;
+  cJSON *o = completion(x, x->chat_id, "chat.completion", &choice);
   cJSON *msg = cJSON_AddObjectToObject(choice, "message");
   cJSON_AddStringToObject(msg, "role", "assistant");
   cJSON_AddStringToObject(msg, "content", doc ? final_text(doc, buf, sizeof buf) : "");
   cJSON_AddStringToObject(choice, "finish_reason", "stop");
-  cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice);
   cJSON_AddItemToObject(o, "usage", openai_usage(doc));
   cJSON_AddItemToObject(o, "jetty_metadata", metadata(x, status ? status : "unknown", doc));
   cJSON_Delete(doc);
@@ -275,13 +279,8 @@ static void answer_done(rb_chat *x, const char *doc_json, size_t len) {
 
 static void answer_running(rb_chat *x, const char *note) {
   pier_http_req *req = x->req;
-  cJSON *o = cJSON_CreateObject();
   char *id = pier_arena_printf(&req->arena, "chatcmpl-%s", x->workflow_id);
-  cJSON_AddStringToObject(o, "id", id ? id : x->chat_id);
-  cJSON_AddStringToObject(o, "object", "chat.completion");
-  cJSON_AddNumberToObject(o, "created", (double)x->created_s);
-  cJSON_AddStringToObject(o, "model", pier_json_str(x->body, "model"));
-  cJSON_AddItemToObject(o, "choices", cJSON_CreateArray());
+  cJSON *o = completion(x, id ? id : x->chat_id, "chat.completion", NULL);
   cJSON *m = metadata(x, "running", NULL);
   cJSON_AddStringToObject(m, "message", note);
   cJSON_AddItemToObject(o, "jetty_metadata", m);
@@ -299,19 +298,13 @@ static void write_frame(rb_chat *x, const char *data, size_t len) {
 /* data: {chunk}\n\n with delta {content} (NULL: {}), finish_reason, extra fields (taken). */
 static void write_chunk(rb_chat *x, const char *role, const char *content, const char *finish, cJSON *meta,
                         cJSON *usage) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "id", x->chat_id);
-  cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
-  cJSON_AddNumberToObject(o, "created", (double)x->created_s);
-  cJSON_AddStringToObject(o, "model", pier_json_str(x->body, "model"));
-  cJSON *choice = cJSON_CreateObject();
-  cJSON_AddNumberToObject(choice, "index", 0);
+  cJSON *choice;
+  cJSON *o = completion(x, x->chat_id, "chat.completion.chunk", &choice);
   cJSON *delta = cJSON_AddObjectToObject(choice, "delta");
   if (role) cJSON_AddStringToObject(delta, "role", role);
   if (content) cJSON_AddStringToObject(delta, "content", content);
   if (finish) cJSON_AddStringToObject(choice, "finish_reason", finish);
   else cJSON_AddNullToObject(choice, "finish_reason");
-  cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice);
   if (usage) cJSON_AddItemToObject(o, "usage", usage);
   if (meta) cJSON_AddItemToObject(o, "jetty_metadata", meta);
   char *json = cJSON_PrintUnformatted(o);
@@ -462,13 +455,9 @@ static void on_created(void *arg, int rc, const char *id) {
   }
   req->on_abort = on_abort;
   req->abort_arg = x;
-  if ((x->timer = malloc(sizeof *x->timer))) {
-    uv_timer_init(pier_http_loop_uv(req->loop), x->timer);
-    x->timer->data = x;
-    uint64_t ka = APP(req)->cfg.sse_keepalive_ms;
-    if (x->stream) uv_timer_start(x->timer, on_keepalive, ka, ka);
-    else uv_timer_start(x->timer, on_hint, (uint64_t)(x->hint_s * 1000), 0);
-  }
+  uint64_t ka = APP(req)->cfg.sse_keepalive_ms;
+  x->timer = x->stream ? pier_api_timer_start(req, on_keepalive, x, ka, ka)
+                       : pier_api_timer_start(req, on_hint, x, (uint64_t)(x->hint_s * 1000), 0);
 }
 
 static int task_work(pier_db *db, void *arg) {
@@ -505,8 +494,6 @@ static void task_done(void *arg, int rc) {
   if (pier_engine_submit(APP(req)->engine, &pier_api_loop(req)->ex, &spec, on_created, x) != 0)
     fail(x, 500, "could not start the run");
 }
-
-static void delete_json(void *p) { cJSON_Delete(p); }
 
 bool pier_runbook_chat(pier_http_req *req, cJSON *body) {
   const cJSON *jetty = cJSON_GetObjectItemCaseSensitive(body, "jetty");
@@ -570,11 +557,7 @@ bool pier_runbook_chat(pier_http_req *req, cJSON *body) {
     pier_api_error(req, 400, NULL, "%s", err);
     return true;
   }
-  if (pier_arena_defer_call(&req->arena, delete_json, x->params) != 0) {
-    cJSON_Delete(x->params);
-    pier_api_error(req, 500, NULL, "out of memory");
-    return true;
-  }
+  if (!pier_api_defer_json(req, x->params)) return true;
   pier_api_db(req, PIER_STORE_WRITE, task_work, task_done, x);
   return true;
 }

@@ -25,16 +25,10 @@ typedef struct run_ctx {
   char *workflow_id;
 } run_ctx;
 
-static void free_timer(uv_handle_t *h) { free(h); }
-
 static void release(run_ctx *x) {
   pier_watch_close(x->watch);
   x->watch = NULL;
-  if (x->timer) {
-    uv_timer_stop(x->timer);
-    uv_close((uv_handle_t *)x->timer, free_timer);
-    x->timer = NULL;
-  }
+  pier_api_timer_close(&x->timer);
   cJSON_Delete(x->workflow);
   cJSON_Delete(x->init);
   x->workflow = x->init = NULL;
@@ -116,11 +110,7 @@ static void on_created(void *arg, int rc, const char *id) {
   }
   req->on_abort = on_abort;
   req->abort_arg = x;
-  if ((x->timer = malloc(sizeof *x->timer))) {
-    uv_timer_init(pier_http_loop_uv(req->loop), x->timer);
-    x->timer->data = x;
-    uv_timer_start(x->timer, on_sync_timeout, APP(req)->cfg.run_sync_timeout_ms, 0);
-  }
+  x->timer = pier_api_timer_start(req, on_sync_timeout, x, APP(req)->cfg.run_sync_timeout_ms, 0);
 }
 
 static void submit(run_ctx *x) {

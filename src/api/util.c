@@ -1,6 +1,7 @@
 /* util.c — request helpers for handlers: JSON bodies, collection resolution
  * with scope, store submission, validation of names, paging. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,11 +62,7 @@ cJSON *pier_api_body_object(pier_http_req *req) {
     pier_api_error(req, 400, NULL, "%s", err);
     return NULL;
   }
-  if (pier_arena_defer_call(&req->arena, delete_json, v) != 0) {
-    cJSON_Delete(v);
-    pier_api_error(req, 500, NULL, "out of memory");
-    return NULL;
-  }
+  if (!pier_api_defer_json(req, v)) return NULL;
   if (!cJSON_IsObject(v)) {
     pier_api_error(req, 422, NULL, "the body must be a JSON object, not %s", pier_json_type_name(v));
     return NULL;
@@ -164,4 +161,30 @@ cJSON *pier_api_collection_json(const pier_collection *c) {
 void pier_h_health(pier_http_req *req) {
   static const char body[] = "{\"status\":\"ok\",\"service\":\"pier\"}";
   pier_http_respond(req, 200, "application/json", NULL, body, sizeof body - 1);
+}
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+uv_timer_t *pier_api_timer_start(pier_http_req *req, uv_timer_cb cb, void *data, uint64_t timeout_ms,
+                                 uint64_t repeat_ms) {
+  uv_timer_t *t = malloc(sizeof *t);
+  if (!t) return NULL;
+  uv_timer_init(pier_http_loop_uv(req->loop), t);
+  t->data = data;
+  uv_timer_start(t, cb, timeout_ms, repeat_ms);
+  return t;
+}
+
+void pier_api_timer_close(uv_timer_t **t) {
+  if (!*t) return;
+  uv_timer_stop(*t);
+  uv_close((uv_handle_t *)*t, free_timer);
+  *t = NULL;
+}
+
+bool pier_api_defer_json(pier_http_req *req, cJSON *tree) {
+  if (pier_arena_defer_call(&req->arena, delete_json, tree) == 0) return true;
+  cJSON_Delete(tree);
+  pier_api_error(req, 500, NULL, "out of memory");
+  return false;
 }

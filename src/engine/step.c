@@ -18,6 +18,7 @@ pier_step *pier_step_new(pier_run *r, const char *name, const pier_activity *act
   s->inputs = inputs;
   s->outputs = cJSON_CreateObject();
   s->started_us = pier_now_us();
+  pier_buf_init(&s->progress, PIER_STEP_PROGRESS_MAX);
   return s;
 }
 
@@ -98,7 +99,7 @@ void pier_step_add_usage(pier_step *s, const char *model, const pier_usage *u) {
 
 void pier_step_progress(pier_step *s, pier_slice text) {
   if (s->ended || s->cancelled || !text.len) return;
-  if (s->progress.len + text.len <= PIER_STEP_PROGRESS_MAX) (void)!pier_buf_append(&s->progress, text.ptr, text.len);
+  (void)!pier_buf_append(&s->progress, text.ptr, text.len); /* past the cap: live only */
   pier_run_notify_progress(s->run, s->name, text);
 }
 

@@ -306,9 +306,11 @@ def test_hostile_zips_fail_the_step_and_write_nothing_outside(st, members, error
     step = traj["steps"]["run"]
     assert (traj["status"], step["status"]) == ("failed", "failed")
     assert step["error"].startswith("input file evil.zip: ") and error in step["error"], step["error"]
-    assert not os.path.exists(os.path.join(st.pier.data_dir, "work", "escape.txt"))
-    assert os.listdir(os.path.join(st.pier.data_dir, "work")) == [] or all(
-        not d.startswith(traj["trajectory_id"]) for d in os.listdir(os.path.join(st.pier.data_dir, "work")))
+    work = os.path.join(st.pier.data_dir, "work")
+    assert not os.path.exists(os.path.join(work, "escape.txt"))
+    # the step's /app is removed after the step ended (off the loop, so possibly after the reply)
+    wait_until(lambda: not any(d.startswith(traj["trajectory_id"]) for d in os.listdir(work)), 10,
+               "the run's /app to be removed")
 
 
 def test_zip_bomb_stops_at_its_declared_size(st):
@@ -549,6 +551,41 @@ def test_chat_runbook_mode_streams_progress_with_keepalives(st):
                                                                        "Thinking done.\nAll finished.")
     assert last["usage"] == {"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34}
     assert [c for c in chunks[1:-1] if "jetty_metadata" in c] == []
+
+
+def test_events_stream_replays_progress_to_a_late_watcher(st):
+    """A watcher that connects mid-step first gets the progress it missed."""
+    plan = {"actions": [{"do": "say", "text": "halfway there"},
+                        {"do": "write", "path": "ready", "content": ""},
+                        {"do": "wait_for", "path": "/app/results/go"}], "no_report": True}
+    st.task("late-watch", runbook_task(plan))
+    tid = st.run_async("late-watch")
+    work = os.path.join(st.pier.data_dir, "work")
+
+    def app_dir():
+        dirs = [os.path.join(work, d) for d in os.listdir(work) if d.startswith(tid)]
+        return dirs[0] if dirs and os.path.exists(os.path.join(dirs[0], "results", "ready")) else None
+    app = wait_until(app_dir, 30, "the agent to have said something")
+    url = f"{st.pier.url}/api/v1/db/trajectory/{COLLECTION}/late-watch/{tid}/events"
+    with st.pier.session.get(url, stream=True, timeout=60, headers={"Authorization": f"Bearer {st.key}"}) as r:
+        assert r.status_code == 200
+        events, name = [], None
+        for line in r.iter_lines(decode_unicode=True):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+                if name == "step_progress" and "halfway there" in events[-1][1]["text"]:
+                    open(os.path.join(app, "results", "go"), "w").close()
+                if name == "end":
+                    break
+    names = [n for n, _ in events]
+    assert names[:3] == ["status", "step_started", "step_progress"], names
+    replay = events[2][1]
+    assert replay["step_name"] == "run"
+    assert replay["text"].startswith("Running agent: claude-code via bedrock")
+    assert replay["text"].endswith("halfway there\n> Write /app/results/ready\n")
+    assert events[-1][1]["status"] == "completed"
 
 
 def test_chat_runbook_mode_reports_a_failed_run(st):
