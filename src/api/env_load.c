@@ -17,7 +17,6 @@ typedef struct load_job {
   pier_api_env_cb cb;      /* request callback ... */
   pier_env_loaded_fn ecb;  /* ... or the engine's */
   void *arg;
-  bool heap;
 } load_job;
 
 static int load_work(pier_db *db, void *arg) {
@@ -49,12 +48,17 @@ static int load_work(pier_db *db, void *arg) {
   return rc;
 }
 
+/* A request's job lives in its arena: the callback may answer and free the
+ * request, so nothing of j is read after it. */
 static void load_done(void *arg, int rc) {
   load_job *j = arg;
   if (!rc) pier_catalog_env_install(j->app->catalog, j->collection_id, j->gen, cJSON_Duplicate(j->env, 1));
-  if (j->ecb) j->ecb(j->arg, j->env, rc);
-  else j->cb(j->req, j->env, rc, j->arg);
-  if (j->heap) free(j);
+  if (j->ecb) {
+    j->ecb(j->arg, j->env, rc);
+    free(j); /* the engine's jobs are on the heap */
+    return;
+  }
+  j->cb(j->req, j->env, rc, j->arg);
 }
 
 /* The engine's hook: the same, for a run instead of a request. */
@@ -72,7 +76,7 @@ void pier_api_env_load_for_engine(void *ctx, pier_executor *ex, int64_t collecti
     cb(arg, NULL, PIER_ENOMEM);
     return;
   }
-  *j = (load_job){.app = app, .collection_id = collection_id, .gen = gen, .ecb = cb, .arg = arg, .heap = true};
+  *j = (load_job){.app = app, .collection_id = collection_id, .gen = gen, .ecb = cb, .arg = arg};
   if (pier_store_submit(app->store, PIER_STORE_READ, ex->mailbox, load_work, load_done, j) != 0) {
     free(j);
     cb(arg, NULL, PIER_ECANCELLED);

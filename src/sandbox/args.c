@@ -160,7 +160,9 @@ static int add_env(sb_strv *b, const pier_sandbox_spec *spec, char *err, size_t 
 
 static int add_helper(sb_strv *h, const pier_sandbox_spec *spec, const sb_layout *l) {
   int rc = push3(h, spec->pier_binary, "sandbox-exec", NULL);
-  if (!rc && spec->memory_bytes) {
+  /* With the bridge, RLIMIT_AS is set by the bridge on the command alone:
+   * pier's own bridge (a sanitizer build above all) needs address space of its own. */
+  if (!rc && spec->memory_bytes && !bridge_wanted(spec)) {
     PUSH(h, "--memory");
     PUSHF(h, "%llu", (unsigned long long)spec->memory_bytes);
   }
@@ -182,7 +184,12 @@ static int add_helper(sb_strv *h, const pier_sandbox_spec *spec, const sb_layout
     rc = push3(h, PIER_IN_LIB "/ld.so", "--library-path", PIER_IN_LIB);
     if (!rc) rc = push3(h, PIER_IN_BIN "/pier", "bridge", "--listen");
     if (!rc) rc = sb_strv_pushf(h, "127.0.0.1:%d", spec->gateway_port);
-    if (!rc) rc = push3(h, "--unix", PIER_SANDBOX_GATEWAY_SOCK, "--");
+    if (!rc) rc = push3(h, "--unix", PIER_SANDBOX_GATEWAY_SOCK, NULL);
+    if (!rc && spec->memory_bytes) {
+      PUSH(h, "--command-memory");
+      PUSHF(h, "%llu", (unsigned long long)spec->memory_bytes);
+    }
+    if (!rc) rc = sb_strv_push(h, "--");
   }
   for (size_t i = 0; !rc && spec->argv[i]; i++) rc = sb_strv_push(h, spec->argv[i]);
   return rc;

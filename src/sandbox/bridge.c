@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -260,7 +261,7 @@ static int serve(bridge *br, const int *fds, int nfds, bool foreground) {
 }
 
 /* Background forwarder + exec of the command in the foreground process. */
-static int run_with_command(bridge *br, const int *fds, int nfds, char **cmd) {
+static int run_with_command(bridge *br, const int *fds, int nfds, char **cmd, unsigned long long command_memory) {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
@@ -273,6 +274,13 @@ static int run_with_command(bridge *br, const int *fds, int nfds, char **cmd) {
     _exit(serve(br, fds, nfds, false));
   }
   for (int i = 0; i < nfds; i++) close(fds[i]);
+  if (command_memory) { /* the command's address space, not the forwarder's */
+    struct rlimit rl = {(rlim_t)command_memory, (rlim_t)command_memory};
+    if (setrlimit(RLIMIT_AS, &rl) != 0) {
+      fprintf(stderr, "pier bridge: setrlimit(RLIMIT_AS): %s\n", strerror(errno));
+      return 125;
+    }
+  }
   execvp(cmd[0], cmd);
   fprintf(stderr, "pier bridge: cannot run %s: %s\n", cmd[0], strerror(errno));
   return errno == ENOENT ? 127 : 126;
@@ -282,6 +290,7 @@ int sb_bridge_main(int argc, char **argv) {
   const char *listen = NULL;
   bridge br = {0};
   char **cmd = NULL;
+  unsigned long long command_memory = 0;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
       cmd = argv + i + 1;
@@ -289,8 +298,16 @@ int sb_bridge_main(int argc, char **argv) {
     }
     if (i + 1 < argc && strcmp(argv[i], "--listen") == 0) listen = argv[++i];
     else if (i + 1 < argc && strcmp(argv[i], "--unix") == 0) br.unix_path = argv[++i];
-    else {
-      fputs("usage: pier bridge --listen [HOST:]PORT --unix PATH [-- COMMAND...]\n", stderr);
+    else if (i + 1 < argc && strcmp(argv[i], "--command-memory") == 0) {
+      char *end;
+      command_memory = strtoull(argv[++i], &end, 10);
+      if (*end || !command_memory) {
+        fputs("pier bridge: --command-memory takes a number of bytes\n", stderr);
+        return 2;
+      }
+    } else {
+      fputs("usage: pier bridge --listen [HOST:]PORT --unix PATH [--command-memory BYTES] [-- COMMAND...]\n",
+            stderr);
       return 2;
     }
   }
@@ -308,7 +325,7 @@ int sb_bridge_main(int argc, char **argv) {
   int port6;
   if (strcmp(host, "127.0.0.1") == 0 && (fds[nfds] = listen_fd("::1", bound, &port6)) >= 0)
     nfds++; /* best effort: clients that resolve "localhost" to ::1 */
-  if (cmd) return run_with_command(&br, fds, nfds, cmd);
+  if (cmd) return run_with_command(&br, fds, nfds, cmd, command_memory);
   printf("bridge listening on %s:%d -> %s\n", host, bound, br.unix_path);
   fflush(stdout);
   return serve(&br, fds, nfds, true);

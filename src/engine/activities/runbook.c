@@ -174,14 +174,14 @@ static void put_usage(pier_step *s, double seconds) {
 
 /* ---- the pipeline -------------------------------------------------------------------------- */
 
+/* Ending the step may free it at once: x lets go of it first. */
 static void end_step(rb *x, pier_step *s, const char *error) {
   rb_revoke(x, s);
-  if (error) {
-    pier_step_fail(s, "%s", error);
-  } else {
-    put_usage(s, (double)(pier_now_us() - x->started_us) / 1e6);
-    pier_step_done(s);
-  }
+  if (!error) put_usage(s, (double)(pier_now_us() - x->started_us) / 1e6);
+  pier_step_set_state(s, NULL);
+  x->s = NULL;
+  if (error) pier_step_fail(s, "%s", error);
+  else pier_step_done(s);
   finish(x);
 }
 
