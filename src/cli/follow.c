@@ -1,6 +1,6 @@
 /* follow.c — a run as it happens, from GET .../{id}/events (SSE: status,
- * step_started, step_completed, step_failed, run_ended, end): one line per
- * step on stderr (a live spinner line on a terminal), then the outputs on
+ * step_started, step_progress, step_completed, step_failed, run_ended, end): one line per
+ * step on stderr (and a runbook agent's progress under it) (a live spinner line on a terminal), then the outputs on
  * stdout. Invariant: every step of the final trajectory is shown exactly once,
  * even the ones that ended before the stream was attached. */
 #include <stdlib.h>
@@ -29,6 +29,25 @@ typedef struct follow_ctx {
   pier_buf end_doc;    /* data of the `end` event: the final trajectory */
   bool ended, shutdown;
 } follow_ctx;
+
+/* Live progress of a step (a runbook agent's messages and tool calls): each
+ * line indented under the step, on stderr; not with --quiet. */
+static void clear_line(follow_ctx *x);
+static void draw_spinner(follow_ctx *x);
+
+static void on_progress(follow_ctx *x, const char *text) {
+  if (x->quiet || !text || !text[0]) return;
+  clear_line(x);
+  for (const char *p = text; *p;) {
+    const char *nl = strchr(p, '\n');
+    int n = nl ? (int)(nl - p) : (int)strlen(p);
+    if (n) fprintf(stderr, "    %s%.*s%s\n", pier_cli_sgr(x->cli, stderr, PIER_CLI_DIM), n, p,
+                   pier_cli_sgr(x->cli, stderr, PIER_CLI_RESET));
+    p += n + (nl ? 1 : 0);
+  }
+  if (x->live && x->running[0]) draw_spinner(x);
+  fflush(stderr);
+}
 
 /* ---- one step's line ------------------------------------------------------------------------ */
 
@@ -240,6 +259,8 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
   const char *name = pier_json_str(step, "key");
   if (!strcmp(event, "step_started")) {
     on_step_started(x, step);
+  } else if (!strcmp(event, "step_progress")) {
+    on_progress(x, pier_json_str(d, "text"));
   } else if ((!strcmp(event, "step_completed") || !strcmp(event, "step_failed")) && name) {
     if (!strcmp(x->running, name)) x->running[0] = '\0';
     step_ended(x, name, step);

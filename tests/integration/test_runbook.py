@@ -588,6 +588,23 @@ def test_events_stream_replays_progress_to_a_late_watcher(st):
     assert events[-1][1]["status"] == "completed"
 
 
+def test_cli_follow_shows_the_agent_progress(st, tmp_path):
+    plan = {"actions": [{"do": "say", "text": "checking the inputs"},
+                        {"do": "write", "path": "out.md", "content": "x"}], "no_report": True}
+    st.task("cli-follow", runbook_task(plan))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIER_", "AWS_"))}
+    env.update({"HOME": str(tmp_path), "PIER_URL": st.pier.url, "PIER_TOKEN": st.key, "NO_COLOR": "1"})
+    p = subprocess.run([PIER_BIN, "run", f"{COLLECTION}/cli-follow", "--follow"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    assert "    checking the inputs" in lines, lines
+    assert "    > Write /app/results/out.md" in lines, lines
+    assert any(l.startswith("    Running agent: claude-code via bedrock") for l in lines), lines
+    assert any(l.startswith("✓ run") for l in lines), lines
+    assert "pier_run_" not in p.stderr + p.stdout and TOKEN not in p.stderr + p.stdout
+
+
 def test_chat_runbook_mode_reports_a_failed_run(st):
     body = chat_body({"actions": [{"do": "exit", "code": 2, "result": "could not do it"}]}, timeout_hint=120)
     r = st.pier.post("/v1/chat/completions", token=st.key, json=body, timeout=150)
