@@ -1,14 +1,22 @@
-/* mock_upstream.c — a fast mock of AWS Bedrock Runtime for pier's benchmark
- * (libuv + llhttp + zlib's CRC-32). Every reply is built once at start-up and
- * written from static memory: the mock must cost far less than what it measures.
+/* mock_upstream.c — a fast mock of AWS Bedrock Runtime and of the OpenAI chat
+ * completions API for pier's benchmark (libuv + llhttp + zlib's CRC-32). Every
+ * reply is built once at start-up and written from static memory: the mock must
+ * cost far less than what it measures.
  *
  *   POST /model/{id}/converse          200, fixed Converse JSON (Content-Length)
  *   POST /model/{id}/converse-stream   200, chunked application/vnd.amazon.eventstream:
  *        messageStart, contentBlockDelta x K, contentBlockStop, messageStop, metadata
- *        (one frame per HTTP chunk, CRCs correct, Bedrock-style "p" padding);
- *        with --frame-delay-ms D one frame every D ms (the stream stays open)
+ *        (one frame per HTTP chunk, CRCs correct, Bedrock-style "p" padding)
+ *   POST /v1/chat/completions          200, fixed OpenAI chat.completion JSON (Content-Length);
+ *        with "stream": true in the body, chunked text/event-stream of
+ *        chat.completion.chunk frames: role, content delta x K, finish_reason,
+ *        [usage-only chunk if "include_usage": true], data: [DONE]
+ *        (one SSE frame per HTTP chunk, so K+4 chunks like the Converse stream)
  *   GET  /__stats                      counters as JSON (connections, requests, ...)
- * Any Authorization is accepted; the request body is read and ignored.
+ * Streams: with --frame-delay-ms D one frame every D ms (the stream stays open).
+ * Any Authorization is accepted. The body is read and ignored, except that the
+ * chat completions route scans it, without copying, for "stream" and
+ * "include_usage" set to true.
  * HTTP/1.1 keep-alive; pipelined requests are answered in order. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,12 +42,20 @@ typedef struct piece {
   size_t len;
 } piece;
 
+/* A chunked stream reply. */
+typedef struct stream_set {
+  piece head;               /* status line + headers */
+  piece chunk[FRAMES_MAX];  /* "<hex>\r\n" frame "\r\n" */
+  int n;
+  piece all;                /* head + every chunk + last-chunk, for --frame-delay-ms 0 */
+} stream_set;
+
 /* Replies, immutable after build_replies(). */
 static piece converse_reply;          /* whole response: head + body */
-static piece stream_all;              /* head + every chunk + last-chunk, for --frame-delay-ms 0 */
-static piece stream_head;             /* status line + headers */
-static piece stream_chunk[FRAMES_MAX]; /* "<hex>\r\n" frame "\r\n" */
-static int stream_nchunks;
+static stream_set es_stream;          /* Bedrock converse-stream */
+static piece chat_reply;              /* OpenAI chat.completion: head + body */
+static stream_set sse_stream;         /* OpenAI "stream": true */
+static stream_set sse_usage_stream;   /* ... with stream_options.include_usage (what pier sends) */
 static const char stream_end[] = "0\r\n\r\n";
 static const char notfound_reply[] =
     "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 36\r\n"
@@ -55,9 +71,18 @@ static struct {
   int port;
 } opt = {8, "Hello! ", 0, 1, "127.0.0.1", 0};
 
-static atomic_long st_conns, st_open_conns, st_requests, st_converse, st_streams, st_open_streams, st_other;
+static atomic_long st_conns, st_open_conns, st_requests, st_converse, st_streams, st_open_streams, st_other, st_chat,
+    st_chat_streams;
 
-enum { R_NONE, R_CONVERSE, R_STREAM, R_STATS, R_404 };
+enum { R_NONE, R_CONVERSE, R_STREAM, R_CHAT, R_STATS, R_404 };
+
+/* Finds `"key" ws* : ws* true` in a body that arrives in pieces, without
+ * copying it (pat is the key with its quotes; its only '"' are first and last). */
+typedef struct kmatch {
+  const char *pat;
+  unsigned len, st;
+  bool hit;
+} kmatch;
 
 typedef struct conn {
   uv_tcp_t tcp;
@@ -66,6 +91,8 @@ typedef struct conn {
   char url[URL_MAX];
   size_t url_len;
   int route;
+  kmatch want_stream, want_usage; /* chat completions: "stream": true, "include_usage": true */
+  const stream_set *ss;           /* the stream being written */
   bool keep_alive;
   bool streaming; /* an async stream is being written; parsing is paused */
   bool closing;
@@ -149,6 +176,28 @@ static char *json_escape(const char *s) {
   return o;
 }
 
+/* One SSE frame, "data: <payload>\n\n", as one HTTP chunk. */
+static piece sse_chunk(const char *payload) {
+  size_t pl = strlen(payload), fl = 6 + pl + 2;
+  char *c = xmalloc(fl + 32);
+  int n = snprintf(c, 32, "%zx\r\n", fl);
+  memcpy(c + n, "data: ", 6);
+  memcpy(c + n + 6, payload, pl);
+  memcpy(c + n + 6 + pl, "\n\n\r\n", 4);
+  return (piece){c, (size_t)n + fl + 2};
+}
+
+/* head + every chunk + last-chunk in one piece, for --frame-delay-ms 0. */
+static void finish_stream(stream_set *ss) {
+  size_t total = ss->head.len + sizeof stream_end - 1;
+  for (int i = 0; i < ss->n; i++) total += ss->chunk[i].len;
+  char *s = xmalloc(total), *p = s;
+  memcpy(p, ss->head.ptr, ss->head.len), p += ss->head.len;
+  for (int i = 0; i < ss->n; i++) memcpy(p, ss->chunk[i].ptr, ss->chunk[i].len), p += ss->chunk[i].len;
+  memcpy(p, stream_end, sizeof stream_end - 1);
+  ss->all = (piece){s, total};
+}
+
 static void build_replies(void) {
   char *text = json_escape(opt.text);
   int in_tok = 8, out_tok = opt.deltas;
@@ -174,33 +223,85 @@ static void build_replies(void) {
   memcpy(r + rl, body, (size_t)bl);
   converse_reply = (piece){r, (size_t)rl + (size_t)bl};
   free(body);
-  free(all);
+  char *alltext = all;
 
-  stream_head.ptr = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
-                    "Transfer-Encoding: chunked\r\nx-amzn-RequestId: 0b7f1ed4-5b8a-4c1e-9a55-bench0000002\r\n\r\n";
-  stream_head.len = strlen(stream_head.ptr);
+  stream_set *es = &es_stream;
+  es->head.ptr = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amazon.eventstream\r\n"
+                 "Transfer-Encoding: chunked\r\nx-amzn-RequestId: 0b7f1ed4-5b8a-4c1e-9a55-bench0000002\r\n\r\n";
+  es->head.len = strlen(es->head.ptr);
   int n = 0;
-  stream_chunk[n++] = event_chunk("messageStart", "{\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGH\",\"role\":\"assistant\"}");
+  es->chunk[n++] = event_chunk("messageStart", "{\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGH\",\"role\":\"assistant\"}");
   for (int i = 0; i < opt.deltas; i++) {
     snprintf(pay, sizeof pay, "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"%s\"},\"p\":\"abcdefghijk\"}", text);
-    stream_chunk[n++] = event_chunk("contentBlockDelta", pay);
+    es->chunk[n++] = event_chunk("contentBlockDelta", pay);
   }
-  stream_chunk[n++] = event_chunk("contentBlockStop", "{\"contentBlockIndex\":0,\"p\":\"abcdefghijklmnopqrstuvw\"}");
-  stream_chunk[n++] = event_chunk("messageStop", "{\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ\",\"stopReason\":\"end_turn\"}");
+  es->chunk[n++] = event_chunk("contentBlockStop", "{\"contentBlockIndex\":0,\"p\":\"abcdefghijklmnopqrstuvw\"}");
+  es->chunk[n++] = event_chunk("messageStop", "{\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ\",\"stopReason\":\"end_turn\"}");
   snprintf(pay, sizeof pay,
            "{\"metrics\":{\"latencyMs\":123},\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEF\",\"usage\":{\"inputTokens\":%d,"
            "\"outputTokens\":%d,\"totalTokens\":%d}}",
            in_tok, out_tok, in_tok + out_tok);
-  stream_chunk[n++] = event_chunk("metadata", pay);
-  stream_nchunks = n;
+  es->chunk[n++] = event_chunk("metadata", pay);
+  es->n = n;
+  finish_stream(es);
 
-  size_t total = stream_head.len + sizeof stream_end - 1;
-  for (int i = 0; i < n; i++) total += stream_chunk[i].len;
-  char *s = xmalloc(total), *p = s;
-  memcpy(p, stream_head.ptr, stream_head.len), p += stream_head.len;
-  for (int i = 0; i < n; i++) memcpy(p, stream_chunk[i].ptr, stream_chunk[i].len), p += stream_chunk[i].len;
-  memcpy(p, stream_end, sizeof stream_end - 1);
-  stream_all = (piece){s, total};
+  /* OpenAI: the same text, tokens and finish as the Converse replies. */
+  static const char id[] = "\"id\":\"chatcmpl-Bbench00000000000000000001\"";
+  static const char meta[] = "\"created\":1764250000,\"model\":\"gpt-4o-mini-2024-07-18\"";
+  char usage[512];
+  snprintf(usage, sizeof usage,
+           "{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,\"prompt_tokens_details\":"
+           "{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,"
+           "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+           in_tok, out_tok, in_tok + out_tok);
+  bcap = strlen(alltext) + 2048;
+  body = xmalloc(bcap);
+  bl = snprintf(body, bcap,
+                "{%s,\"object\":\"chat.completion\",%s,\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                "\"content\":\"%s\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+                "\"usage\":%s,\"service_tier\":\"default\",\"system_fingerprint\":\"fp_bench00001\"}",
+                id, meta, alltext, usage);
+  r = xmalloc((size_t)bl + 256);
+  rl = snprintf(r, 256,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                "x-request-id: req_bench000000000000000000000001\r\nopenai-processing-ms: 123\r\n\r\n",
+                bl);
+  memcpy(r + rl, body, (size_t)bl);
+  chat_reply = (piece){r, (size_t)rl + (size_t)bl};
+  free(body);
+  free(alltext);
+
+  for (int u = 0; u < 2; u++) {
+    stream_set *ss = u ? &sse_usage_stream : &sse_stream;
+    const char *tail = u ? ",\"usage\":null}" : "}"; /* OpenAI adds usage:null to each chunk then */
+    ss->head.ptr = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n"
+                   "x-request-id: req_bench000000000000000000000002\r\nopenai-processing-ms: 123\r\n\r\n";
+    ss->head.len = strlen(ss->head.ptr);
+    n = 0;
+#define CHUNK_FMT "{%s,\"object\":\"chat.completion.chunk\",%s,\"service_tier\":\"default\",\"system_fingerprint\":\"fp_bench00001\",\"choices\":"
+    snprintf(pay, sizeof pay,
+             CHUNK_FMT "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"logprobs\":null,"
+                       "\"finish_reason\":null}]%s",
+             id, meta, tail);
+    ss->chunk[n++] = sse_chunk(pay);
+    for (int i = 0; i < opt.deltas; i++) {
+      snprintf(pay, sizeof pay,
+               CHUNK_FMT "[{\"index\":0,\"delta\":{\"content\":\"%s\"},\"logprobs\":null,\"finish_reason\":null}]%s", id,
+               meta, text, tail);
+      ss->chunk[n++] = sse_chunk(pay);
+    }
+    snprintf(pay, sizeof pay, CHUNK_FMT "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]%s", id,
+             meta, tail);
+    ss->chunk[n++] = sse_chunk(pay);
+    if (u) {
+      snprintf(pay, sizeof pay, CHUNK_FMT "[],\"usage\":%s}", id, meta, usage);
+      ss->chunk[n++] = sse_chunk(pay);
+    }
+#undef CHUNK_FMT
+    ss->chunk[n++] = sse_chunk("[DONE]");
+    ss->n = n;
+    finish_stream(ss);
+  }
   free(text);
 }
 
@@ -280,11 +381,12 @@ static void stream_done(conn *c);
 static void on_frame_timer(uv_timer_t *t) {
   conn *c = t->data;
   if (c->closing) return;
+  const stream_set *ss = c->ss;
   uv_buf_t b[2];
   unsigned nb = 0;
-  b[nb++] = uv_buf_init((char *)stream_chunk[c->next_chunk].ptr, (unsigned)stream_chunk[c->next_chunk].len);
+  b[nb++] = uv_buf_init((char *)ss->chunk[c->next_chunk].ptr, (unsigned)ss->chunk[c->next_chunk].len);
   c->next_chunk++;
-  bool last = c->next_chunk == stream_nchunks;
+  bool last = c->next_chunk == ss->n;
   if (last) b[nb++] = uv_buf_init((char *)stream_end, sizeof stream_end - 1);
   send_bufs(c, b, nb, last && !c->keep_alive, NULL);
   if (last) stream_done(c);
@@ -312,10 +414,11 @@ static void send_stats(conn *c) {
   char body[600];
   int bl = snprintf(body, sizeof body,
                     "{\"connections\":%ld,\"open_connections\":%ld,\"requests\":%ld,\"converse\":%ld,"
-                    "\"streams\":%ld,\"open_streams\":%ld,\"other\":%ld}",
+                    "\"streams\":%ld,\"chat_completions\":%ld,\"chat_streams\":%ld,\"open_streams\":%ld,"
+                    "\"other\":%ld}",
                     atomic_load(&st_conns), atomic_load(&st_open_conns), atomic_load(&st_requests),
-                    atomic_load(&st_converse), atomic_load(&st_streams), atomic_load(&st_open_streams),
-                    atomic_load(&st_other));
+                    atomic_load(&st_converse), atomic_load(&st_streams), atomic_load(&st_chat),
+                    atomic_load(&st_chat_streams), atomic_load(&st_open_streams), atomic_load(&st_other));
   int n = snprintf(b, 1024, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", bl,
                    body);
   uv_buf_t ub = uv_buf_init(b, (unsigned)n);
@@ -328,6 +431,34 @@ static int on_message_begin(llhttp_t *p) {
   conn *c = p->data;
   c->url_len = 0;
   c->route = R_NONE;
+  c->want_stream = (kmatch){.pat = "\"stream\"", .len = 8};
+  c->want_usage = (kmatch){.pat = "\"include_usage\"", .len = 15};
+  return 0;
+}
+
+static bool is_ws(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
+
+static void km_feed(kmatch *m, const char *p, size_t n) {
+  static const char rue[] = "rue";
+  const unsigned L = m->len;
+  unsigned s = m->st;
+  for (size_t i = 0; i < n && !m->hit; i++) {
+    char ch = p[i];
+    if (s < L) s = ch == m->pat[s] ? s + 1 : ch == '"';            /* the key, quotes included */
+    else if (s == L) s = ch == ':' ? s + 1 : is_ws(ch) ? s : ch == '"'; /* ws* ':' */
+    else if (s == L + 1) s = ch == 't' ? s + 1 : is_ws(ch) ? s : ch == '"'; /* ws* 't' */
+    else if (ch == rue[s - L - 2]) m->hit = ++s == L + 5;           /* "rue" */
+    else s = ch == '"';
+  }
+  m->st = s;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  conn *c = p->data;
+  if (c->route == R_CHAT) {
+    km_feed(&c->want_stream, at, len);
+    km_feed(&c->want_usage, at, len);
+  }
   return 0;
 }
 
@@ -353,9 +484,28 @@ static int on_headers_complete(llhttp_t *p) {
   bool model = n > 7 && memcmp(c->url, "/model/", 7) == 0;
   if (model && p->method == HTTP_POST && ends_with(c->url, n, "/converse")) c->route = R_CONVERSE;
   else if (model && p->method == HTTP_POST && ends_with(c->url, n, "/converse-stream")) c->route = R_STREAM;
+  else if (p->method == HTTP_POST && n == 20 && memcmp(c->url, "/v1/chat/completions", 20) == 0) c->route = R_CHAT;
   else if (n == 8 && memcmp(c->url, "/__stats", 8) == 0) c->route = R_STATS;
   else c->route = R_404;
   return 0;
+}
+
+static int start_stream(conn *c, const stream_set *ss) {
+  if (opt.frame_delay_ms == 0) {
+    send_piece(c, ss->all, !c->keep_alive);
+    return 0;
+  }
+  /* Paced stream: head + first frame now, the rest from the timer. Parsing
+   * pauses so a pipelined next request waits for this answer to end. */
+  atomic_fetch_add(&st_open_streams, 1);
+  c->streaming = true;
+  c->ss = ss;
+  c->next_chunk = 1;
+  uv_buf_t b[2] = {uv_buf_init((char *)ss->head.ptr, (unsigned)ss->head.len),
+                   uv_buf_init((char *)ss->chunk[0].ptr, (unsigned)ss->chunk[0].len)};
+  send_bufs(c, b, 2, false, NULL);
+  if (!c->closing) uv_timer_start(&c->timer, on_frame_timer, opt.frame_delay_ms, 0);
+  return HPE_PAUSED;
 }
 
 static int on_message_complete(llhttp_t *p) {
@@ -369,22 +519,15 @@ static int on_message_complete(llhttp_t *p) {
     return 0;
   case R_STREAM:
     atomic_fetch_add(&st_streams, 1);
-    if (opt.frame_delay_ms == 0) {
-      send_piece(c, stream_all, !c->keep_alive);
+    return start_stream(c, &es_stream);
+  case R_CHAT:
+    if (!c->want_stream.hit) {
+      atomic_fetch_add(&st_chat, 1);
+      send_piece(c, chat_reply, !c->keep_alive);
       return 0;
     }
-    /* Paced stream: head + first frame now, the rest from the timer. Parsing
-     * pauses so a pipelined next request waits for this answer to end. */
-    atomic_fetch_add(&st_open_streams, 1);
-    c->streaming = true;
-    c->next_chunk = 1;
-    {
-      uv_buf_t b[2] = {uv_buf_init((char *)stream_head.ptr, (unsigned)stream_head.len),
-                       uv_buf_init((char *)stream_chunk[0].ptr, (unsigned)stream_chunk[0].len)};
-      send_bufs(c, b, 2, false, NULL);
-    }
-    if (!c->closing) uv_timer_start(&c->timer, on_frame_timer, opt.frame_delay_ms, 0);
-    return HPE_PAUSED;
+    atomic_fetch_add(&st_chat_streams, 1);
+    return start_stream(c, c->want_usage.hit ? &sse_usage_stream : &sse_stream);
   case R_STATS:
     send_stats(c);
     return 0;
@@ -399,6 +542,7 @@ static const llhttp_settings_t settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
     .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
 
@@ -500,7 +644,8 @@ static void usage(void) {
           "usage: mock_upstream [--listen HOST:PORT] [--threads N] [--deltas K] [--text S] [--frame-delay-ms D]\n"
           "  --listen          address (default 127.0.0.1:0 = any free port; first stdout line names it)\n"
           "  --threads         event loops with SO_REUSEPORT (default 1)\n"
-          "  --deltas          contentBlockDelta frames per stream, also the Converse text repeat (default 8)\n"
+          "  --deltas          text frames per stream (contentBlockDelta, content delta), also the text\n"
+          "                    repeat of the non-streaming replies (default 8)\n"
           "  --text            text of each delta (default \"Hello! \")\n"
           "  --frame-delay-ms  pause between stream frames, 0 = all at once (default 0)\n");
   exit(2);

@@ -25,6 +25,7 @@ typedef struct pier_config {
   uint64_t request_timeout_ms;
   pier_llm_limits llm;       /* upstream timeouts, retries */
   uint64_t sse_keepalive_ms; /* comment line on idle streams */
+  bool record_chat;          /* model calls become `_chat` trajectories */
   uint64_t run_sync_timeout_ms; /* run-sync answers 202 after this */
   int max_concurrent_runs;      /* async runs executing at once */
 } pier_config;

@@ -243,6 +243,7 @@ void pier_chat_record(pier_chat_ctx *x, const pier_chat_result *res) {
   if (AUTH(req)->is_run_token && (res->usage.total_tokens || res->usage.prompt_tokens)) /* metered by pier */
     pier_catalog_run_token_meter(APP(req)->catalog, AUTH(req)->token_hash, &res->usage,
                                  pier_price_cost(x->route.model_id[0] ? x->route.model_id : x->model, &res->usage));
+  if (!APP(req)->cfg.record_chat) return;
   const cJSON *jetty = cJSON_GetObjectItemCaseSensitive(x->body, "jetty");
   const char *task = cJSON_IsObject(jetty) ? pier_json_str(jetty, "task") : NULL;
   if (!task || !pier_api_valid_task_name(pier_slice_from(task))) task = "_chat";

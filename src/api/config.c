@@ -30,6 +30,8 @@ static const char usage[] =
     "  --sse-keepalive-ms N              keep-alive comment on quiet streams (PIER_SSE_KEEPALIVE_MS; default 15000)\n"
     "  --run-sync-timeout-ms N           run-sync answers 202 after this (PIER_RUN_SYNC_TIMEOUT_MS; default 90000)\n"
     "  --max-concurrent-runs N           async runs executing at once (PIER_MAX_CONCURRENT_RUNS; default 64)\n"
+    "  --record-chat on|off              record each /v1/chat/completions and /v1/messages call as a `_chat`\n"
+    "                                    trajectory (PIER_RECORD_CHAT; default on)\n"
     "Other environment: PIER_ADMIN_TOKEN (admin token; otherwise generated into DATA_DIR/admin.token),\n"
     "PIER_MASTER_KEY (64 hex chars; otherwise DATA_DIR/master.key).\n";
 
@@ -122,6 +124,14 @@ static int apply(pier_config *cfg, const char *flag, const char *v, char *err, s
     cfg->max_concurrent_runs = (int)n;
     return 0;
   }
+  if (strcmp(flag, "--record-chat") == 0) {
+    if (strcmp(v, "on") && strcmp(v, "off")) {
+      snprintf(err, errlen, "--record-chat wants on or off (got \"%.40s\")", v);
+      return PIER_EINVAL;
+    }
+    cfg->record_chat = strcmp(v, "on") == 0;
+    return 0;
+  }
   if (strcmp(flag, "--upstream-retries") == 0) {
     if (parse_num(flag, v, 0, 20, &n, err, errlen)) return PIER_EINVAL;
     cfg->llm.retries = (int)n;
@@ -146,6 +156,7 @@ static const struct {
     {"PIER_SSE_KEEPALIVE_MS", "--sse-keepalive-ms"},
     {"PIER_RUN_SYNC_TIMEOUT_MS", "--run-sync-timeout-ms"},
     {"PIER_MAX_CONCURRENT_RUNS", "--max-concurrent-runs"},
+    {"PIER_RECORD_CHAT", "--record-chat"},
 };
 
 static bool known_flag(const char *flag) {
@@ -153,7 +164,7 @@ static bool known_flag(const char *flag) {
                                 "--request-timeout-ms", "--upstream-connect-timeout-ms", "--upstream-ttfb-timeout-ms",
                                 "--upstream-idle-timeout-ms", "--upstream-timeout-ms", "--upstream-retries",
                                 "--upstream-retry-base-ms", "--sse-keepalive-ms", "--run-sync-timeout-ms",
-                                "--max-concurrent-runs", NULL};
+                                "--max-concurrent-runs", "--record-chat", NULL};
   for (int i = 0; flags[i]; i++)
     if (strcmp(flag, flags[i]) == 0) return true;
   return false;
@@ -173,6 +184,7 @@ int pier_config_parse(pier_config *cfg, int argc, char **argv, char *err, size_t
   cfg->sse_keepalive_ms = 15000;
   cfg->run_sync_timeout_ms = 90000;
   cfg->max_concurrent_runs = 64;
+  cfg->record_chat = true;
   for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++) {
     const char *v = getenv(twins[i].env);
     if (v && *v && apply(cfg, twins[i].flag, v, err, errlen) != 0) {

@@ -8,9 +8,12 @@ import base64
 import json
 import os
 import struct
+import subprocess
 import zlib
 
 import pytest
+
+from conftest import PIER_BIN
 
 from mocks.bedrock import Error, Reply
 from run_util import COLLECTION, SONNET, TID, TS, Stack, wait_until
@@ -184,3 +187,26 @@ def test_the_chat_completions_alias_is_recorded_too(st):
     (t,) = recorded(st, "alias-chat", 1)
     assert t["steps"]["completion"]["inputs"]["messages"] == [{"role": "user", "content": "via the alias"}]
     assert t["steps"]["completion"]["outputs"]["text"] == r.json()["choices"][0]["message"]["content"]
+
+
+def test_record_chat_off_records_nothing():
+    """--record-chat off: calls are answered and metered but never stored. The store's writer
+    is first-in first-out, so once a later run-sync is durable, a record would be too."""
+    s = Stack(args=["--record-chat", "off"])
+    try:
+        r = s.pier.post("/v1/chat/completions", token=s.key,
+                        json={"model": "bedrock/" + SONNET, "messages": [{"role": "user", "content": "not kept"}]})
+        assert r.status_code == 200, r.text
+        s.task("barrier", {"init_params": {}, "step_configs": {"e": {"activity": "text_echo", "text": "x"}},
+                           "steps": ["e"]})
+        s.run_sync("barrier")
+        assert s.page("_chat")["total"] == 0
+    finally:
+        s.close()
+
+
+def test_record_chat_rejects_other_values(tmp_path):
+    p = subprocess.run([PIER_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+                        "--record-chat", "maybe"], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 2, p
+    assert '--record-chat wants on or off (got "maybe")' in p.stderr
