@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/runs_int.h"
+#include "base/jscan.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -34,23 +35,43 @@ static void release(run_ctx *x) {
   x->workflow = x->init = NULL;
 }
 
-/* {"message", "workflow_id", "trajectory_id", "status", "result", "trajectory", "metadata"} plus,
- * when the trajectory is known, its fields at the top level (older clients read .steps there). */
+/* The envelope's own keys: the trajectory's members of the same name are not repeated. */
+static int copy_member(void *arg, pier_slice key, pier_slice value) {
+  static const char *const own[] = {"message", "workflow_id", "trajectory_id", "result", "trajectory", "metadata",
+                                    NULL};
+  for (int i = 0; own[i]; i++)
+    if (pier_jscan_is(key, own[i])) return 0;
+  pier_buf *b = arg;
+  int rc = pier_buf_putc(b, ',');
+  if (!rc) rc = pier_buf_append_slice(b, key);
+  if (!rc) rc = pier_buf_putc(b, ':');
+  if (!rc) rc = pier_buf_append_slice(b, value);
+  return rc;
+}
+
+/* {"message", "workflow_id", "trajectory_id", "result", <the trajectory's fields>
+ * (or "status"), "trajectory", "metadata"}: older clients read .steps at the top
+ * level. Written around the stored document's text, which is not parsed again. */
 static void answer(run_ctx *x, int status, const char *message, const char *doc, size_t len) {
   pier_http_req *req = x->req;
-  cJSON *o = cJSON_CreateObject(), *traj = doc ? cJSON_ParseWithLength(doc, len) : NULL;
-  cJSON_AddStringToObject(o, "message", message);
-  cJSON_AddStringToObject(o, "workflow_id", x->workflow_id);
-  cJSON_AddStringToObject(o, "trajectory_id", x->id);
-  cJSON_AddItemToObject(o, "result", cJSON_CreateObject());
-  for (cJSON *f = traj ? traj->child : NULL; f; f = f->next)
-    if (!cJSON_GetObjectItemCaseSensitive(o, f->string)) cJSON_AddItemToObject(o, f->string, cJSON_Duplicate(f, 1));
-  if (!cJSON_GetObjectItemCaseSensitive(o, "status")) cJSON_AddStringToObject(o, "status", status == 202 ? "running" : "pending");
-  cJSON_AddItemToObject(o, "trajectory", traj ? traj : cJSON_CreateObject());
-  cJSON_AddStringToObject(o, "metadata", "");
+  pier_buf b;
+  pier_buf_init(&b, 0);
+  int rc = pier_buf_reserve(&b, 2 * len + 256);
+  if (!rc) rc = pier_buf_append_cstr(&b, "{\"message\":");
+  if (!rc) rc = pier_buf_append_json_str(&b, pier_slice_from(message));
+  if (!rc) rc = pier_buf_append_cstr(&b, ",\"workflow_id\":");
+  if (!rc) rc = pier_buf_append_json_str(&b, pier_slice_from(x->workflow_id ? x->workflow_id : ""));
+  if (!rc) rc = pier_buf_appendf(&b, ",\"trajectory_id\":\"%s\",\"result\":{}", x->id);
+  pier_slice d = pier_slice_make(doc, doc ? len : 0);
+  if (!rc && doc) rc = pier_jscan_members(d, copy_member, &b);
+  if (!rc && !doc) rc = pier_buf_appendf(&b, ",\"status\":\"%s\"", status == 202 ? "running" : "pending");
+  if (!rc) rc = pier_buf_append_cstr(&b, ",\"trajectory\":");
+  if (!rc) rc = doc ? pier_buf_append_slice(&b, d) : pier_buf_append_cstr(&b, "{}");
+  if (!rc) rc = pier_buf_append_cstr(&b, ",\"metadata\":\"\"}");
   release(x);
-  pier_http_respond_json(req, status, o);
-  cJSON_Delete(o);
+  if (rc) pier_http_respond_error(req, 500, "could not encode the reply");
+  else pier_http_respond_buf(req, status, "application/json", NULL, &b);
+  pier_buf_dispose(&b);
 }
 
 static void fail(run_ctx *x, int status, const char *msg) {
