@@ -133,7 +133,15 @@ void pier_watch_close(pier_watch *w) {
   watch_unref(w);
 }
 
-/* {"event", "trajectory_id", "status", ...o} as an SSE frame to every watcher; takes o. */
+/* Does any watcher take events (run-sync waiters only want the end)? */
+static bool wants_events(const pier_run *r) {
+  for (const pier_watch *w = r->watchers; w; w = w->next)
+    if (w->cbs.on_event && !atomic_load(&w->closed)) return true;
+  return false;
+}
+
+/* {"event", "trajectory_id", "status", ...o} as an SSE frame to every watcher
+ * that takes events; takes o. */
 static void broadcast(pier_run *r, const char *event, cJSON *o) {
   cJSON_AddStringToObject(o, "event", event);
   cJSON_AddStringToObject(o, "trajectory_id", r->id);
@@ -145,20 +153,20 @@ static void broadcast(pier_run *r, const char *event, cJSON *o) {
   pier_buf_init(&frame, 0);
   if (pier_buf_appendf(&frame, "event: %s\ndata: %s\n\n", event, json) == 0)
     for (pier_watch *w = r->watchers; w; w = w->next)
-      if (!atomic_load(&w->closed)) post_msg(r->e, w, false, frame.ptr, frame.len);
+      if (w->cbs.on_event && !atomic_load(&w->closed)) post_msg(r->e, w, false, frame.ptr, frame.len);
   pier_buf_dispose(&frame);
   cJSON_free(json);
 }
 
 void pier_run_notify(pier_run *r, const char *event, const cJSON *data) {
-  if (!r->watchers) return;
+  if (!wants_events(r)) return;
   cJSON *o = cJSON_CreateObject();
   if (data) cJSON_AddItemReferenceToObject(o, "step", (cJSON *)data);
   broadcast(r, event, o);
 }
 
 void pier_run_notify_progress(pier_run *r, const char *step, pier_slice text) {
-  if (!r->watchers || !text.len) return;
+  if (!text.len || !wants_events(r)) return;
   char *t = pier_slice_dup(text);
   if (!t) return;
   pier_utf8_sanitize(t);
