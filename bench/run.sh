@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# bench/run.sh — pier's gateway benchmark (issue #3): latency pier adds over a
-# fast C mock of Bedrock, throughput against nginx proxy_pass to the same mock,
-# and RSS with 1,000 open streams. Everything listens on 127.0.0.1 only.
+# bench/run.sh — pier's gateway benchmark (issues #3, #4): latency pier adds over a
+# fast C mock of Bedrock and of the OpenAI API (pier's byte-relay fast path),
+# throughput against nginx proxy_pass to the same mock, and RSS with 1,000 open
+# streams. Everything listens on 127.0.0.1 only.
 # Not part of `make test`. See bench/README.md for what each number means.
 #
 # Knobs (environment): ROUNDS (5), DURATION (wrk seconds per run, 5),
 # PAIRS1 (pairs at 1 client, 20000), PAIRS64 (pairs at 64 clients, 100000),
-# STREAMS (1000), STREAM_FRAMES (32 frames at 1 per second), PROFILE (0|1: perf and
-# callgrind profiles of pier), OUT (results dir, bench/results/<time>), PIER_BIN (use this
+# STREAMS (1000), STREAM_FRAMES (32 frames at 1 per second), OPENAI (1|0: also
+# measure the OpenAI route), PROFILE (0|1: perf and callgrind profiles of pier),
+# OUT (results dir, bench/results/<time>), PIER_BIN (use this
 # pier binary instead of building the repo root; PIER_LABEL describes it).
 set -euo pipefail
 { # the whole script is one compound command: bash reads it all before running, so
@@ -22,6 +24,7 @@ PAIRS64=${PAIRS64:-100000}
 STREAMS=${STREAMS:-1000}
 STREAM_FRAMES=${STREAM_FRAMES:-32}
 PROFILE=${PROFILE:-0}
+OPENAI=${OPENAI:-1}
 OUT=${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}
 MODEL=us.anthropic.claude-sonnet-4-6
 
@@ -134,6 +137,16 @@ api PATCH /api/v1/collections/bench/environment "$(envjson "$MOCK_PORT")" >/dev/
 api PATCH /api/v1/collections/slow/environment "$(envjson "$SLOW_PORT")" >/dev/null
 KEY=$(api POST /api/v1/api-keys/ '{"name":"b","collection_name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 SLOW_KEY=$(api POST /api/v1/api-keys/ '{"name":"s","collection_name":"slow"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+# OpenAI fast path: own collections (so the Bedrock collection's environment stays as it was).
+api POST /api/v1/collections/ '{"name":"oai"}' >/dev/null
+api POST /api/v1/collections/ '{"name":"oaislow"}' >/dev/null
+oaienv() {
+  printf '{"environment_variables":{"OPENAI_API_KEY":"sk-bench","OPENAI_BASE_URL":"http://127.0.0.1:%s/v1"}}' "$1"
+}
+api PATCH /api/v1/collections/oai/environment "$(oaienv "$MOCK_PORT")" >/dev/null
+api PATCH /api/v1/collections/oaislow/environment "$(oaienv "$SLOW_PORT")" >/dev/null
+OAI_KEY=$(api POST /api/v1/api-keys/ '{"name":"o","collection_name":"oai"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+OAI_SLOW_KEY=$(api POST /api/v1/api-keys/ '{"name":"os","collection_name":"oaislow"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 
 # The same request both ways: OpenAI format to pier, its Converse translation to the mock.
 printf '{"model":"bedrock/%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32}' "$MODEL" >"$WORK/pier.json"
@@ -141,6 +154,15 @@ printf '{"model":"bedrock/%s","messages":[{"role":"user","content":"hi"}],"max_t
 printf '{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":32}}' >"$WORK/direct.json"
 DIRECT_URL=http://127.0.0.1:$MOCK_PORT/model/$MODEL/converse
 DIRECT_STREAM_URL=http://127.0.0.1:$MOCK_PORT/model/$MODEL/converse-stream
+# OpenAI: pier relays the body with only "model" rewritten (and, for streams, stream_options
+# added); the mock directly gets exactly what pier sends (checked below).
+OAI_MODEL=gpt-4o-mini
+printf '{"model":"openai/%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32}' "$OAI_MODEL" >"$WORK/oai_pier.json"
+printf '{"model":"openai/%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32,"stream":true}' "$OAI_MODEL" >"$WORK/oai_pier_stream.json"
+printf '{"model":"%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32}' "$OAI_MODEL" >"$WORK/oai_direct.json"
+printf '{"model":"%s","messages":[{"role":"user","content":"hi"}],"max_tokens":32,"stream":true,"stream_options":{"include_usage":true}}' \
+  "$OAI_MODEL" >"$WORK/oai_direct_stream.json"
+OAI_DIRECT_URL=http://127.0.0.1:$MOCK_PORT/v1/chat/completions
 
 # nginx: two workers like pier's two loops, upstream keepalive, no access log.
 NGINX_PORT=$(free_port)
@@ -171,6 +193,7 @@ EOF
 echo $! >"$WORK/nginx.pid"
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && break; sleep 0.1; done
 NGINX_URL=http://127.0.0.1:$NGINX_PORT/model/$MODEL/converse
+OAI_NGINX_URL=http://127.0.0.1:$NGINX_PORT/v1/chat/completions
 
 # ---- sanity: the same answer both ways -------------------------------------------------------------
 log "checking the answers"
@@ -185,6 +208,39 @@ import sys, eventstream
 msgs = eventstream.decode_all(open(sys.argv[1], "rb").read())
 assert [m.event_type for m in msgs][0] == "messageStart" and msgs[-1].event_type == "metadata", msgs
 ' "$WORK/es.bin") || die "the mock's eventstream does not decode"
+if [ "$OPENAI" = 1 ]; then
+  # pier's OpenAI route must answer 200 with the mock's bytes, only "model" changed. A
+  # capture of what pier sends upstream shows the direct bodies above are the same bytes.
+  oai_pier() { # body-file out-file -> HTTP status
+    curl -sS -N -o "$2" -w '%{http_code}' -H "Authorization: Bearer $OAI_KEY" -H 'Content-Type: application/json' \
+      --data @"$1" "$PIER_URL"
+  }
+  s0=$(curl -s "http://127.0.0.1:$MOCK_PORT/__stats")
+  [ "$(oai_pier "$WORK/oai_pier.json" "$WORK/oai_pier.out")" = 200 ] || die "pier's OpenAI route did not answer 200: $(cat "$WORK/oai_pier.out")"
+  [ "$(oai_pier "$WORK/oai_pier_stream.json" "$WORK/oai_pier_stream.out")" = 200 ] || die "pier's OpenAI stream did not answer 200"
+  s1=$(curl -s "http://127.0.0.1:$MOCK_PORT/__stats")
+  curl -sS -f -H 'Authorization: Bearer sk-bench' --data @"$WORK/oai_direct.json" -o "$WORK/oai_direct.out" "$OAI_DIRECT_URL"
+  curl -sS -f -N -H 'Authorization: Bearer sk-bench' --data @"$WORK/oai_direct_stream.json" -o "$WORK/oai_direct_stream.out" "$OAI_DIRECT_URL"
+  curl -sS -f -H 'Authorization: Bearer sk-bench' --data @"$WORK/oai_direct.json" "$OAI_NGINX_URL" | cmp -s - "$WORK/oai_direct.out" ||
+    die "nginx does not relay the mock's OpenAI answer"
+  python3 - "$WORK" "$s0" "$s1" <<'PY' || die "pier's OpenAI answers differ from the mock's by more than the model"
+import json, sys
+w, s0, s1 = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+rd = lambda n: open(f"{w}/{n}", "rb").read()
+fix = lambda b: b.replace(b'"model":"gpt-4o-mini-2024-07-18"', b'"model":"openai/gpt-4o-mini"')
+direct, pier = rd("oai_direct.out"), rd("oai_pier.out")
+assert b'"model":"gpt-4o-mini-2024-07-18"' in direct and fix(direct) == pier, (direct, pier)
+# stream: the same frames, model rewritten, minus the usage-only chunk pier asked for itself
+frames = [f for f in rd("oai_direct_stream.out").split(b"\n\n") if f]
+assert frames[-1] == b"data: [DONE]" and b'"choices":[],"usage"' in frames[-2], frames[-2:]
+want = b"".join(fix(f) + b"\n\n" for f in frames if b'"choices":[],' not in f)
+got = rd("oai_pier_stream.out")
+assert got == want, (got, want)
+assert s1["chat_completions"] - s0["chat_completions"] == 1 and s1["chat_streams"] - s0["chat_streams"] == 1, (s0, s1)
+print(f"OpenAI route ok: {len(pier)}-byte answer and {len(frames) - 1} of {len(frames)} stream frames as the mock sent them, model rewritten",
+      file=sys.stderr)
+PY
+fi
 
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
@@ -216,11 +272,11 @@ d["upstream_new_connections"] = b["connections"] - a["connections"] - 1  # minus
 d["upstream_requests"] = b["requests"] - a["requests"] - 1
 print(json.dumps(d))' "$line" $((t1 - t0)) "$c0" "$c1")"
 }
-lat_run() { # test round clients pairs a_url b_url b_body
+lat_run() { # test round clients pairs a_url b_url b_body [a_body a_auth b_key]: Bedrock unless given
   local j
-  j=$(${LAT_PREFIX:-} "$LAT" --json -c "$3" -n "$4" -w $(($4 / 10)) --a-name direct --a-url "$5" --a-body "$WORK/direct.json" \
-      --a-header "Authorization: Bearer ABSKbench" --b-name pier --b-url "$6" --b-body "$7" \
-      --b-header "Authorization: Bearer $KEY") || {
+  j=$(${LAT_PREFIX:-} "$LAT" --json -c "$3" -n "$4" -w $(($4 / 10)) --a-name direct --a-url "$5" \
+      --a-body "${8:-$WORK/direct.json}" --a-header "Authorization: Bearer ${9:-ABSKbench}" --b-name pier --b-url "$6" \
+      --b-body "$7" --b-header "Authorization: Bearer ${10:-$KEY}") || {
     kill -0 "$(cat "$WORK/pier.pid")" 2>/dev/null || die "pier died during $1 (crash? see dmesg; stderr: $(tail -3 "$WORK/pier.err"))"
     die "latency client failed for $1"
   }
@@ -236,11 +292,23 @@ for r in $(seq "$ROUNDS"); do
   lat_run lat_c1 "$r" 1 "$PAIRS1" "$DIRECT_URL" "$PIER_URL" "$WORK/pier.json"
   lat_run lat_c64 "$r" 64 "$PAIRS64" "$DIRECT_URL" "$PIER_URL" "$WORK/pier.json"
   lat_run lat_stream_c1 "$r" 1 $((PAIRS1 / 2)) "$DIRECT_STREAM_URL" "$PIER_URL" "$WORK/pier_stream.json"
+  if [ "$OPENAI" = 1 ]; then
+    log "round $r/$ROUNDS: paired latency, OpenAI route (direct to the mock vs pier)"
+    OAI_ARGS=("$WORK/oai_direct.json" sk-bench "$OAI_KEY")
+    lat_run lat_oai_c1 "$r" 1 "$PAIRS1" "$OAI_DIRECT_URL" "$PIER_URL" "$WORK/oai_pier.json" "${OAI_ARGS[@]}"
+    lat_run lat_oai_c64 "$r" 64 "$PAIRS64" "$OAI_DIRECT_URL" "$PIER_URL" "$WORK/oai_pier.json" "${OAI_ARGS[@]}"
+    lat_run lat_oai_stream_c1 "$r" 1 $((PAIRS1 / 2)) "$OAI_DIRECT_URL" "$PIER_URL" "$WORK/oai_pier_stream.json" \
+      "$WORK/oai_direct_stream.json" sk-bench "$OAI_KEY"
+  fi
   if [ "$(nproc)" -gt 1 ] && command -v taskset >/dev/null; then
     # The same 1-client run with client, mock and pier (all threads) on CPU 0: no
     # cross-CPU wake-ups, so "added" is pier's own processing cost.
     taskset -acp 0 "$PIER_PID" >/dev/null && taskset -acp 0 "$(cat "$WORK/mock.pid")" >/dev/null
     LAT_PREFIX="taskset -c 0" lat_run lat_c1_onecpu "$r" 1 "$PAIRS1" "$DIRECT_URL" "$PIER_URL" "$WORK/pier.json"
+    if [ "$OPENAI" = 1 ]; then
+      LAT_PREFIX="taskset -c 0" lat_run lat_oai_c1_onecpu "$r" 1 "$PAIRS1" "$OAI_DIRECT_URL" "$PIER_URL" \
+        "$WORK/oai_pier.json" "${OAI_ARGS[@]}"
+    fi
     taskset -acp "0-$(($(nproc) - 1))" "$PIER_PID" >/dev/null
     taskset -acp "0-$(($(nproc) - 1))" "$(cat "$WORK/mock.pid")" >/dev/null
   fi
@@ -251,6 +319,13 @@ for r in $(seq "$ROUNDS"); do
     wrk_run "wrk_pier_c$c" "$r" "$c" "$PIER_URL" "$WORK/pier.json" "Bearer $KEY" "$PIER_PID"
   done
   wrk_run wrk_pier_stream_c64 "$r" 64 "$PIER_URL" "$WORK/pier_stream.json" "Bearer $KEY" "$PIER_PID"
+  if [ "$OPENAI" = 1 ]; then
+    log "round $r/$ROUNDS: throughput, OpenAI route (wrk, ${DURATION}s each)"
+    wrk_run wrk_oai_direct_c64 "$r" 64 "$OAI_DIRECT_URL" "$WORK/oai_direct.json" "Bearer sk-bench" "$(cat "$WORK/mock.pid")"
+    wrk_run wrk_oai_nginx_c64 "$r" 64 "$OAI_NGINX_URL" "$WORK/oai_direct.json" "Bearer sk-bench" $NGINX_WORKERS
+    wrk_run wrk_oai_pier_c64 "$r" 64 "$PIER_URL" "$WORK/oai_pier.json" "Bearer $OAI_KEY" "$PIER_PID"
+    wrk_run wrk_oai_pier_stream_c64 "$r" 64 "$PIER_URL" "$WORK/oai_pier_stream.json" "Bearer $OAI_KEY" "$PIER_PID"
+  fi
 done
 curl -s "http://127.0.0.1:$MOCK_PORT/__stats" >"$OUT/mock_stats.json"
 echo "{\"rss_after_load_kb\": $(rss_kb "$PIER_PID")}" >"$WORK/load.json"
@@ -265,6 +340,16 @@ if [ "$PROFILE" = 1 ]; then
     perf report -i "$OUT/perf.data" --no-children --sort dso -g none 2>/dev/null | grep '%' >"$OUT/perf_dso.txt" || true
     perf report -i "$OUT/perf.data" --no-children --sort dso,symbol -g none 2>/dev/null | grep '%' |
       head -60 >"$OUT/perf_top.txt" || true
+    if [ "$OPENAI" = 1 ]; then
+      log "profiling pier: perf record (cpu-clock) under wrk -c64, OpenAI route"
+      perf record -e cpu-clock -F 2999 -g -p "$PIER_PID" -o "$OUT/perf_openai.data" -- \
+        env BODY_FILE="$WORK/oai_pier.json" AUTH="Bearer $OAI_KEY" wrk -t1 -c64 -d10s -s "$HERE/post.lua" "$PIER_URL" \
+        >/dev/null 2>&1 || true
+      perf report -i "$OUT/perf_openai.data" --no-children --sort dso -g none 2>/dev/null | grep '%' \
+        >"$OUT/perf_openai_dso.txt" || true
+      perf report -i "$OUT/perf_openai.data" --no-children --sort dso,symbol -g none 2>/dev/null | grep '%' |
+        head -60 >"$OUT/perf_openai_top.txt" || true
+    fi
   fi
   if command -v valgrind >/dev/null; then
     log "profiling pier: callgrind, 5000 requests from 4 clients"
@@ -277,6 +362,17 @@ if [ "$PROFILE" = 1 ]; then
     stop_server pier
     python3 "$HERE/cg_summary.py" "$OUT/callgrind.out" 5000 >"$OUT/callgrind_summary.txt" || true
     log "callgrind summary in $OUT/callgrind_summary.txt"
+    if [ "$OPENAI" = 1 ]; then
+      log "profiling pier: callgrind, 5000 requests from 4 clients, OpenAI route"
+      PIER_PORT=$(start_server pier valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind_openai.out" \
+        "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn)
+      PIER_URL=http://127.0.0.1:$PIER_PORT/v1/chat/completions
+      "$LAT" -c 4 -n 5000 -w 0 --a-url "$OAI_DIRECT_URL" --a-body "$WORK/oai_direct.json" --b-url "$PIER_URL" \
+        --b-body "$WORK/oai_pier.json" --b-header "Authorization: Bearer $OAI_KEY" >/dev/null
+      stop_server pier
+      python3 "$HERE/cg_summary.py" "$OUT/callgrind_openai.out" 5000 >"$OUT/callgrind_openai_summary.txt" || true
+      log "callgrind summary in $OUT/callgrind_openai_summary.txt"
+    fi
   fi
 fi
 
@@ -294,6 +390,20 @@ printf '{"model":"bedrock/%s","messages":[{"role":"user","content":"hi"}],"max_t
 j=$("$LAT" --json --hold "$STREAMS" --timeout $((STREAM_FRAMES + 60)) --pid "$PIER_PID" --pid "$(cat "$WORK/slowmock.pid")" \
     --b-url "$PIER_URL" --b-body "$WORK/slow.json" --b-header "Authorization: Bearer $SLOW_KEY") || die "hold run failed: $j"
 emit rss_pier 1 "$j"
+if [ "$OPENAI" = 1 ]; then
+  log "RSS: $STREAMS concurrent streams through pier's OpenAI route (same slow mock)"
+  stop_server pier
+  start_pier
+  PIER_PID=$(cat "$WORK/pier.pid")
+  for _ in 1 2 3 4; do
+    curl -s -o /dev/null -H "Authorization: Bearer $OAI_KEY" -H 'Content-Type: application/json' --data @"$WORK/oai_pier.json" "$PIER_URL"
+  done
+  sleep 0.5
+  j=$("$LAT" --json --hold "$STREAMS" --timeout $((STREAM_FRAMES + 60)) --pid "$PIER_PID" --pid "$(cat "$WORK/slowmock.pid")" \
+      --b-url "$PIER_URL" --b-body "$WORK/oai_pier_stream.json" --b-header "Authorization: Bearer $OAI_SLOW_KEY") ||
+    die "OpenAI hold run failed: $j"
+  emit rss_oai_pier 1 "$j"
+fi
 log "RSS: $STREAMS concurrent streams through nginx (same slow mock), for comparison"
 NW=()
 for p in $(pgrep -P "$(cat "$WORK/nginx.pid")"); do NW+=(--pid "$p"); done
