@@ -277,7 +277,7 @@ static int download_files(pier_cli *cli, const cJSON *t, const char *dir, cJSON 
   const cJSON *p;
   int rc = 0;
   cJSON_ArrayForEach(p, paths) {
-    char rel[PATH_CAP], dest[PATH_CAP + 1100];
+    char rel[PATH_CAP], dest[PATH_CAP];
     if (!local_name(prefix ? prefix : "", p->valuestring, rel, sizeof rel)) {
       pier_cli_err(cli, "skipping %s: not a safe relative path", p->valuestring);
       continue;

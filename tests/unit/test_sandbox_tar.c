@@ -48,7 +48,12 @@ static void test_path_check(void **state) {
 
 /* ---- building archives in memory -------------------------------------------- */
 
-static void octal(char *f, size_t n, uint64_t v) { snprintf(f, n, "%0*llo", (int)n - 1, (unsigned long long)v); }
+static void octal(char *f, size_t n, uint64_t v) {
+  char tmp[32]; /* n - 1 octal digits and the NUL, as ustar wants */
+  int w = snprintf(tmp, sizeof tmp, "%0*llo", (int)n - 1, (unsigned long long)v);
+  assert_true(w == (int)n - 1);
+  memcpy(f, tmp, n);
+}
 
 static void add_raw(pier_buf *t, const char *name, char type, const char *link, const void *data, size_t len,
                     unsigned mode) {

@@ -137,7 +137,8 @@ typedef struct walk {
 static int add_result(walk *w, const char *host, const char *rel) {
   if (w->n >= PIER_RB_RESULTS_MAX) return PIER_ETOOBIG;
   char sandbox[4096], flat[4096];
-  snprintf(sandbox, sizeof sandbox, "/app/results/%s", rel);
+  int w_len = snprintf(sandbox, sizeof sandbox, "/app/results/%s", rel);
+  if (w_len < 0 || (size_t)w_len >= sizeof sandbox) return PIER_ETOOBIG;
   pier_rb_flatten(sandbox, flat, sizeof flat);
   pier_rb_result r = {0};
   pier_buf storage, dest;
