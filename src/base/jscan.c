@@ -20,6 +20,10 @@ static size_t skip_string(pier_slice s, size_t i) {
   return 0;
 }
 
+static bool ends_scalar(char c) {
+  return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /* End index (exclusive) of the value starting at i, or 0 if malformed. */
 static size_t skip_value(pier_slice s, size_t i, int depth) {
   if (i >= s.len || depth > DEPTH_MAX) return 0;
@@ -45,7 +49,7 @@ static size_t skip_value(pier_slice s, size_t i, int depth) {
     }
   }
   size_t start = i;
-  while (i < s.len && !strchr(",}] \t\r\n", s.ptr[i])) i++;
+  while (i < s.len && !ends_scalar(s.ptr[i])) i++;
   return i > start ? i : 0;
 }
 
@@ -69,6 +73,28 @@ int pier_jscan_members(pier_slice obj, pier_jscan_member_cb cb, void *arg) {
     if (obj.ptr[i] != ',') return PIER_EPROTO;
     i = ws(obj, i + 1);
   }
+}
+
+typedef struct pick {
+  const char *const *keys;
+  size_t n;
+  pier_slice *out;
+} pick;
+
+static int pick_member(void *arg, pier_slice key, pier_slice value) {
+  pick *p = arg;
+  for (size_t i = 0; i < p->n; i++)
+    if (!p->out[i].ptr && pier_jscan_is(key, p->keys[i])) p->out[i] = value;
+  return 0;
+}
+
+int pier_jscan_pick(pier_slice obj, const char *const *keys, size_t n, pier_slice *out) {
+  for (size_t i = 0; i < n; i++) out[i] = pier_slice_make(NULL, 0);
+  pick p = {keys, n, out};
+  int rc = pier_jscan_members(obj, pick_member, &p);
+  if (rc)
+    for (size_t i = 0; i < n; i++) out[i] = pier_slice_make(NULL, 0);
+  return rc;
 }
 
 bool pier_jscan_is(pier_slice tok, const char *s) {

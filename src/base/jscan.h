@@ -24,6 +24,12 @@ int pier_jscan_find(pier_slice json, const char *path, pier_slice *out) PIER_WUR
 typedef int (*pier_jscan_member_cb)(void *arg, pier_slice key, pier_slice value);
 int pier_jscan_members(pier_slice obj, pier_jscan_member_cb cb, void *arg) PIER_WUR;
 
+/* One pass over the object `obj`: out[i] becomes the raw value of the member
+ * named keys[i] (the first one, if repeated), or {NULL, 0} when absent. On
+ * malformed text every out[i] is {NULL, 0} and PIER_EPROTO is returned. Cheaper
+ * than n pier_jscan_find calls, each of which walks the object again. */
+int pier_jscan_pick(pier_slice obj, const char *const *keys, size_t n, pier_slice *out) PIER_WUR;
+
 /* Append the decoded value of a JSON string token (with quotes) to out;
  * PIER_EPROTO if it is not a valid string token. */
 int pier_jscan_unescape(pier_slice token, pier_buf *out) PIER_WUR;

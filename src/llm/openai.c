@@ -23,6 +23,7 @@ typedef struct ostate {
   bool sse_init, saw_done, saw_finish, started, injected_usage;
   char tool_seen[TOOLS_MAX]; /* tool indexes announced (event mode) */
   pier_buf scratch;
+  pier_buf frame; /* one relayed SSE event, reused chunk after chunk */
 } ostate;
 
 /* pier's own request fields: never forwarded. */
@@ -94,6 +95,7 @@ static int o_init(pier_chat_call *c, void *stp, pier_llm_error *err) {
   st->call = c;
   pier_buf_init(&st->body, 0);
   pier_buf_init(&st->scratch, PIER_CHAT_OUTPUT_BYTES_MAX);
+  pier_buf_init(&st->frame, 0);
   const char *model = pier_chat_call_route(c)->model_id;
   bool stream = pier_chat_call_streaming(c);
   pier_slice raw = pier_chat_call_raw_request(c);
@@ -150,28 +152,50 @@ static void read_usage(pier_slice u, pier_usage *out) {
   if (!out->total_tokens) out->total_tokens = out->prompt_tokens + out->completion_tokens;
 }
 
+/* The parts of a chunk or body pier looks at, found in one pass over the top
+ * level and one over choices[0] (a relayed stream is scanned once per chunk,
+ * not once per field). Absent parts have ptr NULL; malformed text leaves all
+ * absent, and the text is then relayed as it came. */
+enum { TOP_ERROR, TOP_CHOICES, TOP_USAGE, TOP_MODEL, TOP_N };
+typedef struct oparts {
+  pier_slice top[TOP_N], content, finish;
+} oparts;
+
+static void split(pier_slice json, const char *message_key, oparts *p) {
+  static const char *const top_keys[TOP_N] = {"error", "choices", "usage", "model"};
+  p->content = p->finish = pier_slice_make(NULL, 0);
+  if (pier_jscan_pick(json, top_keys, TOP_N, p->top) != 0) return;
+  pier_slice first, ch[2];
+  const char *const choice_keys[2] = {message_key, "finish_reason"};
+  if (!p->top[TOP_CHOICES].ptr || pier_jscan_find(p->top[TOP_CHOICES], "0", &first) != 0 ||
+      pier_jscan_pick(first, choice_keys, 2, ch) != 0)
+    return;
+  p->finish = ch[1];
+  if (ch[0].ptr && ch[0].ptr[0] == '{' && pier_jscan_find(ch[0], "content", &p->content) != 0)
+    p->content = pier_slice_make(NULL, 0);
+}
+
 /* Learn text/finish/usage from a chunk or body without building a tree. */
-static void note(ostate *st, pier_slice json, const char *content_path) {
-  pier_slice v;
-  if (pier_jscan_find(json, content_path, &v) == 0 && v.len && v.ptr[0] == '"') {
+static void note(ostate *st, const oparts *p) {
+  if (p->content.ptr && p->content.ptr[0] == '"') {
     pier_buf_reset(&st->scratch);
-    if (pier_jscan_unescape(v, &st->scratch) == 0) pier_chat_call_note_text(st->call, pier_buf_slice(&st->scratch));
+    if (pier_jscan_unescape(p->content, &st->scratch) == 0) pier_chat_call_note_text(st->call, pier_buf_slice(&st->scratch));
   }
-  if (pier_jscan_find(json, "choices.0.finish_reason", &v) == 0 && finish_static(v)) {
-    pier_chat_call_note_finish(st->call, finish_static(v));
+  if (p->finish.ptr && finish_static(p->finish)) {
+    pier_chat_call_note_finish(st->call, finish_static(p->finish));
     st->saw_finish = true;
   }
-  if (pier_jscan_find(json, "usage", &v) == 0 && v.len && v.ptr[0] == '{') {
-    pier_usage u;
-    read_usage(v, &u);
-    pier_chat_call_note_usage(st->call, &u);
+  pier_slice u = p->top[TOP_USAGE];
+  if (u.ptr && u.ptr[0] == '{') {
+    pier_usage usage;
+    read_usage(u, &usage);
+    pier_chat_call_note_usage(st->call, &usage);
   }
 }
 
-/* json with its top-level "model" value replaced, appended to out. */
-static int rewrite_model(pier_slice json, const char *model, pier_buf *out) {
-  pier_slice v;
-  if (model && pier_jscan_find(json, "model", &v) == 0) {
+/* json with its top-level "model" value (span v inside json) replaced, appended to out. */
+static int rewrite_model(pier_slice json, pier_slice v, const char *model, pier_buf *out) {
+  if (model && v.ptr) {
     int rc = pier_buf_append(out, json.ptr, (size_t)(v.ptr - json.ptr));
     if (!rc) rc = pier_buf_append_json_str(out, pier_slice_from(model));
     if (!rc) rc = pier_buf_append(out, v.ptr + v.len, json.len - (size_t)(v.ptr + v.len - json.ptr));
@@ -262,8 +286,10 @@ static int on_sse(void *arg, pier_slice event, pier_slice data) {
     st->saw_done = true;
     return 0;
   }
-  pier_slice v;
-  if (pier_jscan_find(data, "error", &v) == 0 && v.len && v.ptr[0] != 'n') return stream_error(st, data);
+  oparts p;
+  split(data, "delta", &p);
+  pier_slice e = p.top[TOP_ERROR];
+  if (e.ptr && e.ptr[0] != 'n') return stream_error(st, data);
   if (!pier_chat_call_wants_raw(st->call)) {
     char msg[128];
     cJSON *chunk = pier_json_parse(data, 64, msg, sizeof msg);
@@ -272,16 +298,15 @@ static int on_sse(void *arg, pier_slice event, pier_slice data) {
     cJSON_Delete(chunk);
     return rc;
   }
-  note(st, data, "choices.0.delta.content");
+  note(st, &p);
   /* the usage-only chunk pier asked for on the client's behalf is not relayed */
-  if (st->injected_usage && pier_jscan_find(data, "choices", &v) == 0 && pier_slice_eq_cstr(v, "[]")) return 0;
-  pier_buf frame;
-  pier_buf_init(&frame, 0);
-  int rc = pier_buf_append_cstr(&frame, "data: ");
-  if (!rc) rc = rewrite_model(data, pier_chat_call_relay_model(st->call), &frame);
-  if (!rc) rc = pier_buf_append_cstr(&frame, "\n\n");
-  if (!rc) rc = pier_chat_call_raw(st->call, pier_buf_slice(&frame));
-  pier_buf_dispose(&frame);
+  if (st->injected_usage && pier_slice_eq_cstr(p.top[TOP_CHOICES], "[]")) return 0;
+  pier_buf *frame = &st->frame;
+  pier_buf_reset(frame);
+  int rc = pier_buf_append_cstr(frame, "data: ");
+  if (!rc) rc = rewrite_model(data, p.top[TOP_MODEL], pier_chat_call_relay_model(st->call), frame);
+  if (!rc) rc = pier_buf_append_cstr(frame, "\n\n");
+  if (!rc) rc = pier_chat_call_raw(st->call, pier_buf_slice(frame));
   return rc;
 }
 
@@ -300,10 +325,12 @@ static int o_end(pier_chat_call *c, void *stp) {
 static int o_parse(pier_chat_call *c, void *stp, pier_slice body, pier_llm_error *err) {
   ostate *st = stp;
   if (pier_chat_call_wants_raw(c)) {
-    note(st, body, "choices.0.message.content");
+    oparts p;
+    split(body, "message", &p);
+    note(st, &p);
     pier_buf out;
     pier_buf_init(&out, 0);
-    int rc = rewrite_model(body, pier_chat_call_relay_model(c), &out);
+    int rc = rewrite_model(body, p.top[TOP_MODEL], pier_chat_call_relay_model(c), &out);
     if (!rc) rc = pier_chat_call_raw(c, pier_buf_slice(&out));
     pier_buf_dispose(&out);
     return rc;
@@ -363,6 +390,7 @@ static void o_dispose(void *stp) {
   ostate *st = stp;
   pier_buf_dispose(&st->body);
   pier_buf_dispose(&st->scratch);
+  pier_buf_dispose(&st->frame);
   if (st->sse_init) pier_sse_dispose(&st->sse);
 }
 

@@ -62,7 +62,29 @@ static void members_and_malformed(void **state) {
   pier_buf_dispose(&b);
 }
 
+static void pick_in_one_pass(void **state) {
+  (void)state;
+  static const char *const keys[] = {"error", "choices", "usage", "model", "missing"};
+  pier_slice out[5];
+  pier_slice s = pier_slice_from("{\"id\":\"x\", \"model\" : \"m1\",\"choices\":[{\"delta\":{}}],"
+                                 "\"usage\":{\"a\":[1,{\"b\":null}]},\"model\":\"dup\",\"error\":null}");
+  assert_int_equal(pier_jscan_pick(s, keys, 5, out), 0);
+  assert_true(pier_slice_eq_cstr(out[0], "null"));
+  assert_true(pier_slice_eq_cstr(out[1], "[{\"delta\":{}}]"));
+  assert_true(pier_slice_eq_cstr(out[2], "{\"a\":[1,{\"b\":null}]}"));
+  assert_true(pier_slice_eq_cstr(out[3], "\"m1\"")); /* the first of repeated keys */
+  assert_null(out[4].ptr);
+  assert_int_equal(out[4].len, 0);
+  /* malformed after a found key: nothing is reported */
+  assert_int_equal(pier_jscan_pick(pier_slice_from("{\"model\":\"m\",\"usage\":{"), keys, 5, out), PIER_EPROTO);
+  for (int i = 0; i < 5; i++) assert_null(out[i].ptr);
+  assert_int_equal(pier_jscan_pick(pier_slice_from("[1]"), keys, 5, out), PIER_EPROTO);
+  assert_int_equal(pier_jscan_pick(pier_slice_from("{}"), keys, 5, out), 0);
+  assert_null(out[3].ptr);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(find_paths), cmocka_unit_test(members_and_malformed)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(find_paths), cmocka_unit_test(members_and_malformed),
+                                     cmocka_unit_test(pick_in_one_pass)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
