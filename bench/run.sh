@@ -10,7 +10,8 @@
 # STREAMS (1000), STREAM_FRAMES (32 frames at 1 per second), OPENAI (1|0: also
 # measure the OpenAI route), PROFILE (0|1: perf and callgrind profiles of pier),
 # OUT (results dir, bench/results/<time>), PIER_BIN (use this
-# pier binary instead of building the repo root; PIER_LABEL describes it).
+# pier binary instead of building the repo root; PIER_LABEL describes it), PIER_ARGS (extra
+# `pier serve` arguments, e.g. "--record-chat off").
 set -euo pipefail
 { # the whole script is one compound command: bash reads it all before running, so
   # editing this file while a run is in progress cannot derail that run.
@@ -75,10 +76,17 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/pier-bench.XXXXXX)
+save_logs() { # the servers' stdout/stderr (pier's warnings, e.g. dropped chat records) to $OUT/logs
+  local f
+  mkdir -p "$OUT/logs"
+  for f in "$WORK"/*.err "$WORK"/*.out; do [ -f "$f" ] && cp "$f" "$OUT/logs/" || true; done
+  [ -f "$WORK/nginx/error.log" ] && cp "$WORK/nginx/error.log" "$OUT/logs/nginx_error.log" || true
+}
 cleanup() { # only the processes this script started, by pid
   local f
   for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  save_logs
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -86,7 +94,8 @@ trap cleanup EXIT
 # Start "$@" in the background, wait for its first stdout line, echo the port.
 start_server() {
   local name=$1; shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  echo "== $(date -u +%H:%M:%S) start: $*" >>"$WORK/$name.err"
+  "$@" >"$WORK/$name.out" 2>>"$WORK/$name.err" &
   local pid=$!
   echo "$pid" >"$WORK/$name.pid" # start_server runs in $(...): the pid file is the record
   for _ in $(seq 100); do
@@ -117,9 +126,17 @@ api() { # METHOD PATH BODY -> response body; fails on a non-2xx status
 }
 
 start_pier() {
-  PIER_PORT=$(start_server pier "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn)
+  PIER_PORT=$(start_server pier "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn ${PIER_ARGS:-})
   ADMIN=$(cat "$WORK/data/admin.token")
   PIER_URL=http://127.0.0.1:$PIER_PORT/v1/chat/completions
+  local pid i
+  pid=$(cat "$WORK/pier.pid")
+  for i in $(seq 50); do # it answers HTTP (any status), or say why not
+    curl -s -o /dev/null "http://127.0.0.1:$PIER_PORT/" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  die "pier (pid $pid, $(kill -0 "$pid" 2>/dev/null && echo running || echo exited)) does not answer on port $PIER_PORT; its stderr: $(tail -5 "$WORK/pier.err")"
 }
 
 # ---- servers --------------------------------------------------------------------------------------
@@ -352,26 +369,23 @@ if [ "$PROFILE" = 1 ]; then
     fi
   fi
   if command -v valgrind >/dev/null; then
-    log "profiling pier: callgrind, 5000 requests from 4 clients"
-    stop_server pier
-    PIER_PORT=$(start_server pier valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-      "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn)
-    PIER_URL=http://127.0.0.1:$PIER_PORT/v1/chat/completions
-    "$LAT" -c 4 -n 5000 -w 0 --a-url "$DIRECT_URL" --a-body "$WORK/direct.json" --b-url "$PIER_URL" \
-      --b-body "$WORK/pier.json" --b-header "Authorization: Bearer $KEY" >/dev/null
-    stop_server pier
-    python3 "$HERE/cg_summary.py" "$OUT/callgrind.out" 5000 >"$OUT/callgrind_summary.txt" || true
-    log "callgrind summary in $OUT/callgrind_summary.txt"
-    if [ "$OPENAI" = 1 ]; then
-      log "profiling pier: callgrind, 5000 requests from 4 clients, OpenAI route"
-      PIER_PORT=$(start_server pier valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind_openai.out" \
-        "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn)
+    cg_run() { # name requests direct_url direct_body pier_body key: pier under callgrind, 4 latency clients
+      log "profiling pier: callgrind, $2 requests from 4 clients ($1)"
+      PIER_PORT=$(start_server pier valgrind --tool=callgrind --callgrind-out-file="$OUT/$1.out" \
+        "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn ${PIER_ARGS:-})
       PIER_URL=http://127.0.0.1:$PIER_PORT/v1/chat/completions
-      "$LAT" -c 4 -n 5000 -w 0 --a-url "$OAI_DIRECT_URL" --a-body "$WORK/oai_direct.json" --b-url "$PIER_URL" \
-        --b-body "$WORK/oai_pier.json" --b-header "Authorization: Bearer $OAI_KEY" >/dev/null
+      "$LAT" -c 4 -n "$2" -w 0 --a-url "$3" --a-body "$4" --b-url "$PIER_URL" --b-body "$5" \
+        --b-header "Authorization: Bearer $6" >/dev/null
       stop_server pier
-      python3 "$HERE/cg_summary.py" "$OUT/callgrind_openai.out" 5000 >"$OUT/callgrind_openai_summary.txt" || true
-      log "callgrind summary in $OUT/callgrind_openai_summary.txt"
+      python3 "$HERE/cg_summary.py" "$OUT/$1.out" "$2" >"$OUT/$1_summary.txt" || true
+      log "callgrind summary in $OUT/$1_summary.txt"
+    }
+    stop_server pier
+    cg_run callgrind 5000 "$DIRECT_URL" "$WORK/direct.json" "$WORK/pier.json" "$KEY"
+    cg_run callgrind_stream 5000 "$DIRECT_STREAM_URL" "$WORK/direct.json" "$WORK/pier_stream.json" "$KEY"
+    if [ "$OPENAI" = 1 ]; then
+      cg_run callgrind_openai 5000 "$OAI_DIRECT_URL" "$WORK/oai_direct.json" "$WORK/oai_pier.json" "$OAI_KEY"
+      cg_run callgrind_openai_stream 5000 "$OAI_DIRECT_URL" "$WORK/oai_direct_stream.json" "$WORK/oai_pier_stream.json" "$OAI_KEY"
     fi
   fi
 fi
@@ -417,10 +431,11 @@ emit rss_nginx 1 "$j"
   echo " \"kernel\": \"$(uname -r)\", \"mem_mb\": $(free -m | awk '/^Mem:/{print $2}'),"
   echo " \"nginx\": \"$("$NGINX" -v 2>&1 | sed 's/.*\///')\", \"wrk\": \"$(wrk -v 2>&1 | head -1 | awk '{print $2}')\","
   echo " \"curl\": \"$(curl-config --version 2>/dev/null | awk '{print $2}')\", \"pier_commit\": \"$([ -n "${PIER_BIN:-}" ] && echo prebuilt || (cd "$ROOT" && git describe --always --dirty))\","
-  echo " \"pier_bin\": \"${PIER_LABEL:-$PIER}\","
+  echo " \"pier_bin\": \"${PIER_LABEL:-$PIER}\", \"pier_args\": \"${PIER_ARGS:-}\","
   echo " \"rounds\": $ROUNDS, \"duration_s\": $DURATION, \"streams\": $STREAMS},"
   echo " \"idle\": $(cat "$WORK/idle0.json"), \"after_load\": $(cat "$WORK/load.json"), \"mock_stats\": $(cat "$OUT/mock_stats.json")}"
 } >"$OUT/meta.json"
+save_logs
 python3 "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.md"
 exit
 }
