@@ -291,13 +291,34 @@ static void req_free(pier_http_req *r) {
   free(r);
 }
 
+void pier_http_loop_reap(pier_http_loop *l) {
+  while (l->dead) {
+    pier_http_req *r = l->dead;
+    l->dead = r->dead_next;
+    req_free(r);
+  }
+  uv_check_stop(&l->reaper);
+}
+
+static void on_reap(uv_check_t *h) { pier_http_loop_reap(h->data); }
+
+/* The request leaves its connection now and is freed at the end of this loop
+ * iteration, after the callback that ended it has returned. */
+static void req_retire(pier_http_req *r) {
+  pier_http_loop *l = r->conn->loop;
+  r->conn = NULL;
+  r->dead_next = l->dead;
+  l->dead = r;
+  if (!uv_is_active((uv_handle_t *)&l->reaper)) uv_check_start(&l->reaper, on_reap);
+}
+
 static void req_end(pier_http_req *r) {
   pier_http_conn *c = r->conn;
   r->phase = 2;
   c->handling = false;
   c->req = NULL;
   bool keep = r->keep_alive;
-  req_free(r);
+  req_retire(r);
   if (c->closed) {
     conn_unref(c); /* the ref the handled request held */
     return;

@@ -153,6 +153,8 @@ static void loop_finish(pier_http_loop *l) {
     return;
   }
   if (l->srv->cfg.on_loop_close) l->srv->cfg.on_loop_close(l);
+  pier_http_loop_reap(l);
+  uv_close((uv_handle_t *)&l->reaper, NULL);
   pier_mailbox_close(&l->mailbox);
   uv_close((uv_handle_t *)&l->stop_async, NULL);
   uv_close((uv_handle_t *)&l->grace_timer, NULL);
@@ -222,6 +224,8 @@ int pier_http_server_start(pier_http_server *s) {
     l->stop_async.data = l;
     uv_timer_init(&l->uv, &l->grace_timer);
     l->grace_timer.data = l;
+    uv_check_init(&l->uv, &l->reaper);
+    l->reaper.data = l;
   }
   if (uv_sem_init(&s->ready, 0)) return PIER_EIO;
   int n = 0;

@@ -59,6 +59,7 @@ struct pier_http_req {
   pier_http_conn *conn;  /* private */
   int phase;             /* private: 0 handling, 1 streaming, 2 ended */
   bool keep_alive;       /* private */
+  pier_http_req *dead_next; /* private: the loop's list of ended requests */
 };
 
 typedef struct pier_http_config {

@@ -34,11 +34,18 @@ struct pier_http_loop {
   bool listener_open;
   void *data;
   pier_http_conn *conns; /* doubly linked list of live connections */
+  /* Ended requests, freed in the check phase of this loop iteration: never
+   * while a handler's callback that ended one is still on the stack. */
+  pier_http_req *dead;
+  uv_check_t reaper;
   int nconns;
   char readbuf[PIER_HTTP_READ_CHUNK];
   time_t date_secs;
   char date[40];
 };
+
+/* Free the ended requests now (the reaper's work; also at loop close). */
+void pier_http_loop_reap(pier_http_loop *l);
 
 struct pier_http_conn {
   union { /* TCP, or the Unix socket that runbook sandboxes reach pier through */
