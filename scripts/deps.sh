@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what pier needs from Debian 12's archive, only what is missing.
-# Usage: scripts/deps.sh [build|test]   (test adds the test tools)
+# Usage: scripts/deps.sh [build|test|fuzz]   (test adds the test tools, fuzz clang)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libcjson-dev libsqlite3-dev
@@ -9,6 +9,7 @@ test_pkgs=(python3 python3-pytest python3-requests python3-botocore curl jq proc
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-build}" = "test" ]; then pkgs+=("${test_pkgs[@]}"); fi
+if [ "${1:-build}" = "fuzz" ]; then pkgs+=(clang); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

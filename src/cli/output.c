@@ -19,7 +19,8 @@ const char *pier_cli_sgr(const pier_cli *cli, FILE *f, int style) {
   return on ? sgr_codes[style] : "";
 }
 
-static void vmsg(const pier_cli *cli, int style, const char *label, const char *fmt, va_list ap) {
+__attribute__((format(printf, 4, 0))) static void vmsg(const pier_cli *cli, int style, const char *label,
+                                                       const char *fmt, va_list ap) {
   fprintf(stderr, "%s%s%s", pier_cli_sgr(cli, stderr, style), label, pier_cli_sgr(cli, stderr, PIER_CLI_RESET));
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
