@@ -31,6 +31,9 @@ const cJSON *pier_step_inputs(const pier_step *s);   /* resolved config (incl. "
 cJSON *pier_step_outputs(pier_step *s);              /* fill this object */
 const char *pier_step_name(const pier_step *s);
 const char *pier_step_run_id(const pier_step *s);
+/* The run was read back from the store at start-up: a step may have run
+ * before and left work behind (list_emit_await's children). */
+bool pier_step_run_resumed(const pier_step *s);
 const char *pier_step_collection(const pier_step *s);
 int64_t pier_step_collection_id(const pier_step *s);
 const char *pier_step_task(const pier_step *s);
@@ -75,8 +78,18 @@ int pier_step_read_file(pier_step *s, const char *storage_path, size_t max_bytes
 /* Start a child run of another task in the same collection and get its final
  * trajectory (cb on the loop; doc NULL on failure with error set). */
 typedef void (*pier_step_child_cb)(pier_step *s, void *arg, const char *run_id, const cJSON *doc, const char *error);
-int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params, pier_step_child_cb cb,
+/* item: the index the child is for, stored in it (parent_step, parent_item)
+ * so that a resumed step can find it again. */
+int pier_step_run_child(pier_step *s, const char *task, int item, const cJSON *init_params, pier_step_child_cb cb,
                         void *arg) PIER_WUR;
+/* The child runs of `task` this step started before the server restarted,
+ * oldest first (cb on the loop; rc != 0 when they could not be read). */
+typedef void (*pier_step_kids_cb)(pier_step *s, void *arg, int rc, const pier_traj_child *kids, size_t n);
+int pier_step_find_children(pier_step *s, const char *task, pier_step_kids_cb cb, void *arg) PIER_WUR;
+/* Take over such a child: cb as for pier_step_run_child, with its final
+ * trajectory (at once when it already ended, else when it ends). */
+int pier_step_adopt_child(pier_step *s, const char *task, const char *run_id, pier_step_child_cb cb,
+                          void *arg) PIER_WUR;
 
 /* Record stored files (the rows only; the bytes are already on disk). recs are
  * copied; cb(s, arg, rc) on the loop, never after the step was cancelled. */

@@ -363,12 +363,31 @@ static int resume_work(pier_db *db, void *arg) {
   return db->ops->traj_unfinished(db, &rc->a, &rc->rows, &rc->n);
 }
 
+/* A resumed child of a fan-out step starts at once, outside the queue, as it
+ * did when its parent started it: its parent holds a slot waiting for it. */
+static void start_child_now(pier_engine *e, pier_run *r) {
+  pthread_mutex_lock(&e->lock);
+  e->running++;
+  r->counted = true;
+  pthread_mutex_unlock(&e->lock);
+  if (!pier_run_post(r, start_on_loop)) {
+    pthread_mutex_lock(&e->lock);
+    e->running--;
+    r->counted = false;
+    pthread_mutex_unlock(&e->lock);
+  }
+}
+
 int pier_engine_resume(pier_engine *e) {
   resume_ctx c = {.e = e};
   pier_arena_init(&c.a);
   int rc = pier_store_run_sync(e->store, PIER_STORE_READ, resume_work, &c);
   int resumed = 0;
   extern int pier_run_restore(pier_engine *e, const pier_traj *t, pier_run **out);
+  pier_run **runs = !rc && c.n ? calloc(c.n, sizeof *runs) : NULL;
+  if (!rc && c.n && !runs) rc = PIER_ENOMEM;
+  /* every run is known (watchable) before any starts: a resumed parent looks
+   * for its children among them */
   for (size_t i = 0; !rc && i < c.n; i++) {
     pier_run *r;
     if (pier_run_restore(e, &c.rows[i], &r) != 0) continue;
@@ -376,12 +395,20 @@ int pier_engine_resume(pier_engine *e) {
       pier_run_unref(r);
       continue;
     }
-    r->ex = pick_executor(e);
-    r->queued = true; /* resumed runs take a slot like any other */
-    enqueue(e, r);
-    pier_run_unref(r);
-    resumed++;
+    runs[resumed++] = r;
   }
+  for (int i = 0; i < resumed; i++) {
+    pier_run *r = runs[i];
+    r->ex = pick_executor(e);
+    if (r->parent_id) {
+      start_child_now(e, r);
+    } else {
+      r->queued = true; /* resumed runs take a slot like any other */
+      enqueue(e, r);
+    }
+    pier_run_unref(r);
+  }
+  free(runs);
   if (resumed) PIER_LOG(PIER_LOG_INFO, "engine", "resuming %d unfinished run(s)", resumed);
   pier_arena_dispose(&c.a);
   return rc;

@@ -77,6 +77,8 @@ typedef struct pier_run_spec {
   bool queued;              /* async: wait for a slot; else start at once */
   const char *author;
   const char *parent_id;    /* child of list_emit_await */
+  const char *parent_step;  /* ... started by this step of the parent */
+  int parent_item;          /* ... for this item of it */
 } pier_run_spec;
 
 /* Create the run and persist it; on_created(arg, rc, id) runs on ex's loop once

@@ -70,6 +70,7 @@ struct pier_run {
   void (*after_save)(pier_run *r, int rc);
   bool saving;
   bool stored;      /* the first insert succeeded (later saves update) */
+  bool restored;    /* read back from the store at start-up (a resumed run) */
   int id_tries;
   /* submitter's callback, called once the first state is durable */
   pier_run_created_fn created_cb;

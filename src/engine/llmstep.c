@@ -331,10 +331,12 @@ typedef struct child_op {
   pier_engine *e;
   pier_executor *ex;
   int64_t collection_id;
-  char *collection, *task, *parent;
+  char *collection, *task, *parent, *parent_step;
+  int item;
   cJSON *params;
   pier_arena arena;
   pier_task t;
+  const char *stored_doc; /* adopted child that had ended: its stored trajectory */
   pier_watch *watch;
   char run_id[16];
   int pending; /* store job / submit callback still to come */
@@ -350,6 +352,7 @@ static void child_free(child_op *c) {
   free(c->collection);
   free(c->task);
   free(c->parent);
+  free(c->parent_step);
   free(c);
 }
 
@@ -424,7 +427,8 @@ static void task_done(void *arg, int rc) {
     cJSON_AddItemToObject(merged, p->string, cJSON_Duplicate(p, 1));
   }
   pier_run_spec spec = {.collection_id = c->collection_id, .collection = c->collection, .task = c->task,
-                        .workflow = wf, .init_params = merged, .parent_id = c->parent, .author = "list_emit_await"};
+                        .workflow = wf, .init_params = merged, .parent_id = c->parent, .author = "list_emit_await",
+                        .parent_step = c->parent_step, .parent_item = c->item};
   c->pending++;
   if (pier_engine_submit(c->e, c->ex, &spec, child_created, c) != 0) {
     c->pending--;
@@ -434,9 +438,9 @@ static void task_done(void *arg, int rc) {
   cJSON_Delete(wf);
 }
 
-int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params, pier_step_child_cb cb, void *arg) {
+static child_op *child_new(pier_step *s, const char *task, pier_step_child_cb cb, void *arg) {
   child_op *c = calloc(1, sizeof *c);
-  if (!c) return PIER_ENOMEM;
+  if (!c) return NULL;
   c->op.cancel = child_cancel;
   c->s = s;
   c->e = pier_step_engine(s);
@@ -445,19 +449,132 @@ int pier_step_run_child(pier_step *s, const char *task, const cJSON *init_params
   c->collection = strdup(pier_step_collection(s));
   c->task = strdup(task);
   c->parent = strdup(pier_step_run_id(s));
-  c->params = init_params ? cJSON_Duplicate(init_params, 1) : NULL;
+  c->parent_step = strdup(pier_step_name(s));
   c->cb = cb;
   c->arg = arg;
   pier_arena_init(&c->arena);
-  if (!c->collection || !c->task || !c->parent) {
+  if (!c->collection || !c->task || !c->parent || !c->parent_step) {
     child_free(c);
-    return PIER_ENOMEM;
+    return NULL;
   }
+  return c;
+}
+
+int pier_step_run_child(pier_step *s, const char *task, int item, const cJSON *init_params, pier_step_child_cb cb,
+                        void *arg) {
+  child_op *c = child_new(s, task, cb, arg);
+  if (!c) return PIER_ENOMEM;
+  c->item = item;
+  c->params = init_params ? cJSON_Duplicate(init_params, 1) : NULL;
   pier_step_op_add(s, &c->op);
   c->pending++;
   if (pier_store_submit(c->e->store, PIER_STORE_READ, c->ex->mailbox, task_work, task_done, c) != 0) {
     pier_step_op_remove(s, &c->op);
     child_free(c);
+    return PIER_EIO;
+  }
+  return 0;
+}
+
+/* An adopted child that is no longer active: its stored trajectory. */
+static int stored_child_work(pier_db *db, void *arg) {
+  child_op *c = arg;
+  pier_traj t;
+  int rc = db->ops->traj_get(db, &c->arena, c->collection_id, pier_slice_from(c->task), pier_slice_from(c->run_id), &t);
+  if (!rc) c->stored_doc = t.doc;
+  return rc;
+}
+
+static void stored_child_done(void *arg, int rc) {
+  child_op *c = arg;
+  c->pending--;
+  if (c->cancelled) {
+    if (!c->pending) child_free(c);
+    return;
+  }
+  cJSON *doc = rc ? NULL : cJSON_Parse(c->stored_doc);
+  const char *status = doc ? pier_json_str(doc, "status") : NULL;
+  if (status && (!strcmp(status, "pending") || !strcmp(status, "running"))) {
+    /* stored as unfinished, yet not among the active runs: it could not be resumed */
+    child_finish(c, NULL, "the child run was not resumed after the restart (see the server log)");
+  } else {
+    child_finish(c, doc, doc ? NULL : "the child run's trajectory could not be read");
+  }
+  cJSON_Delete(doc);
+}
+
+int pier_step_adopt_child(pier_step *s, const char *task, const char *run_id, pier_step_child_cb cb, void *arg) {
+  child_op *c = child_new(s, task, cb, arg);
+  if (!c) return PIER_ENOMEM;
+  snprintf(c->run_id, sizeof c->run_id, "%s", run_id);
+  pier_step_op_add(s, &c->op);
+  pier_watch_cbs cbs = {.on_end = child_end, .arg = c};
+  int rc = pier_engine_watch(c->e, c->ex, c->run_id, &cbs, &c->watch);
+  if (rc == PIER_ENOTFOUND) { /* it ended before the restart */
+    c->pending++;
+    rc = pier_store_submit(c->e->store, PIER_STORE_READ, c->ex->mailbox, stored_child_work, stored_child_done, c);
+    if (rc) c->pending--;
+  }
+  if (rc) {
+    pier_step_op_remove(s, &c->op);
+    child_free(c);
+  }
+  return rc;
+}
+
+typedef struct kids_op {
+  pier_op op;
+  pier_step *s;
+  int64_t collection_id;
+  char task[256], parent[16];
+  char *step;
+  pier_arena arena;
+  pier_traj_child *kids;
+  size_t n;
+  bool cancelled;
+  pier_step_kids_cb cb;
+  void *arg;
+} kids_op;
+
+static int kids_work(pier_db *db, void *arg) {
+  kids_op *k = arg;
+  return db->ops->traj_children(db, &k->arena, k->collection_id, pier_slice_from(k->task), k->parent, k->step, &k->kids,
+                                &k->n);
+}
+
+static void kids_done(void *arg, int rc) {
+  kids_op *k = arg;
+  if (!k->cancelled) {
+    pier_step_op_remove(k->s, &k->op);
+    k->cb(k->s, k->arg, rc, rc ? NULL : k->kids, rc ? 0 : k->n);
+  }
+  pier_arena_dispose(&k->arena);
+  free(k->step);
+  free(k);
+}
+
+static void kids_cancel(pier_op *op) { ((kids_op *)op)->cancelled = true; /* freed by kids_done */ }
+
+int pier_step_find_children(pier_step *s, const char *task, pier_step_kids_cb cb, void *arg) {
+  kids_op *k = calloc(1, sizeof *k);
+  if (!k) return PIER_ENOMEM;
+  *k = (kids_op){.op.cancel = kids_cancel, .s = s, .collection_id = pier_step_collection_id(s), .cb = cb, .arg = arg};
+  k->step = strdup(pier_step_name(s));
+  if (!k->step || snprintf(k->task, sizeof k->task, "%s", task) >= (int)sizeof k->task ||
+      snprintf(k->parent, sizeof k->parent, "%s", pier_step_run_id(s)) >= (int)sizeof k->parent) {
+    int rc = k->step ? PIER_EINVAL : PIER_ENOMEM;
+    free(k->step);
+    free(k);
+    return rc;
+  }
+  pier_arena_init(&k->arena);
+  pier_step_op_add(s, &k->op);
+  if (pier_store_submit(pier_step_engine(s)->store, PIER_STORE_READ, pier_step_executor(s)->mailbox, kids_work,
+                        kids_done, k) != 0) {
+    pier_step_op_remove(s, &k->op);
+    pier_arena_dispose(&k->arena);
+    free(k->step);
+    free(k);
     return PIER_EIO;
   }
   return 0;

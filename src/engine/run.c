@@ -96,6 +96,10 @@ int pier_run_doc_init(pier_run *r, const pier_run_spec *s) {
   cJSON_AddNullToObject(d, "triggered_by_routine_id");
   set_str(d, "webhook_url", s->webhook_url);
   if (s->parent_id) cJSON_AddStringToObject(d, "parent_trajectory_id", s->parent_id);
+  if (s->parent_id && s->parent_step) { /* lets a resumed parent find this run again */
+    cJSON_AddStringToObject(d, "parent_step", s->parent_step);
+    cJSON_AddNumberToObject(d, "parent_item", s->parent_item);
+  }
   return 0;
 }
 
@@ -494,6 +498,7 @@ int pier_run_restore(pier_engine *e, const pier_traj *t, pier_run **out) {
   }
   r->state = RUN_QUEUED;
   r->stored = true; /* later saves update the stored row */
+  r->restored = true;
   *out = r;
   return 0;
 }

@@ -60,6 +60,7 @@ const cJSON *pier_step_inputs(const pier_step *s) { return s->inputs; }
 cJSON *pier_step_outputs(pier_step *s) { return s->outputs; }
 const char *pier_step_name(const pier_step *s) { return s->name; }
 const char *pier_step_run_id(const pier_step *s) { return s->run->id; }
+bool pier_step_run_resumed(const pier_step *s) { return s->run->restored; }
 const char *pier_step_collection(const pier_step *s) { return s->run->collection; }
 int64_t pier_step_collection_id(const pier_step *s) { return s->run->collection_id; }
 const char *pier_step_task(const pier_step *s) { return s->run->task; }

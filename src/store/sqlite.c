@@ -254,6 +254,7 @@ const pier_store_ops pier_store_sqlite_ops = {
     .traj_get = pier_sqlite_traj_get,
     .traj_list = pier_sqlite_traj_list,
     .traj_unfinished = pier_sqlite_traj_unfinished,
+    .traj_children = pier_sqlite_traj_children,
     .traj_stats = pier_sqlite_traj_stats,
     .label_add = pier_sqlite_label_add,
     .label_list = pier_sqlite_label_list,

@@ -1,6 +1,7 @@
 /* sqlite_runs.c — trajectories and file records in SQLite. A trajectory row
  * holds the whole JSON document plus the columns needed to find it (task,
  * status, times); sealed secret_params sit in their own column, never in doc. */
+#include <stdio.h>
 #include <string.h>
 
 #include "store/sqlite_int.h"
@@ -116,6 +117,40 @@ int pier_sqlite_traj_unfinished(pier_db *db, pier_arena *a, pier_traj **out, siz
     if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) rc = PIER_ENOMEM;
     else rc = read_traj(a, st, &arr[k++]);
   }
+  sqlite3_reset(st);
+  *out = arr;
+  *n = k;
+  return rc;
+}
+
+int pier_sqlite_traj_children(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, const char *parent_id,
+                              const char *parent_step, pier_traj_child **out, size_t *n) {
+  /* by (collection, task) through trajectories_task, then the two fields of the doc */
+  static const char sql[] = "SELECT id, status, json_extract(doc, '$.parent_item') FROM trajectories "
+                            "WHERE collection_id = ?1 AND task = ?2 AND json_extract(doc, '$.parent_trajectory_id') = ?3 "
+                            "AND json_extract(doc, '$.parent_step') = ?4 ORDER BY created_us, id";
+  sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
+  if (!st) return PIER_EDB;
+  sqlite3_bind_int64(st, 1, collection_id);
+  bind_slice(st, 2, task);
+  sqlite3_bind_text(st, 3, parent_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, parent_step, -1, SQLITE_STATIC);
+  size_t cap = 0, k = 0;
+  pier_traj_child *arr = NULL;
+  int rc = 0, step = SQLITE_DONE;
+  while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) {
+      rc = PIER_ENOMEM;
+      break;
+    }
+    pier_traj_child *c = &arr[k++];
+    snprintf(c->id, sizeof c->id, "%s", (const char *)sqlite3_column_text(st, 0));
+    const char *status = (const char *)sqlite3_column_text(st, 1);
+    c->status = pier_arena_strdup(a, pier_slice_from(status ? status : ""));
+    c->item = sqlite3_column_type(st, 2) == SQLITE_INTEGER ? sqlite3_column_int64(st, 2) : -1;
+    if (!c->status) rc = PIER_ENOMEM;
+  }
+  if (!rc && step != SQLITE_DONE) rc = PIER_EDB;
   sqlite3_reset(st);
   *out = arr;
   *n = k;

@@ -71,6 +71,13 @@ typedef struct pier_traj {
   bool create;             /* insert only: PIER_EEXISTS if the id is taken */
 } pier_traj;
 
+/* A child run of a fan-out step (list_emit_await), as stored. */
+typedef struct pier_traj_child {
+  char id[16];
+  const char *status;
+  int64_t item; /* the parent's item index; -1 when not recorded */
+} pier_traj_child;
+
 typedef struct pier_traj_stats {
   int64_t pending, running, completed, failed, cancelled, archived, total;
   double mean_duration_s;  /* over finished runs with a duration */
@@ -131,6 +138,9 @@ typedef struct pier_store_ops {
                    pier_traj **out, size_t *n, int64_t *total);
   int (*traj_unfinished)(pier_db *db, pier_arena *a, pier_traj **out, size_t *n); /* pending + running, oldest first */
   int (*traj_stats)(pier_db *db, int64_t collection_id, pier_slice task, pier_traj_stats *out);
+  /* Runs of `task` started by step `parent_step` of run `parent_id`, oldest first. */
+  int (*traj_children)(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, const char *parent_id,
+                       const char *parent_step, pier_traj_child **out, size_t *n);
 
   int (*label_add)(pier_db *db, const char *traj_id, const pier_label *l);
   int (*label_list)(pier_db *db, pier_arena *a, const char *traj_id, pier_label **out, size_t *n);

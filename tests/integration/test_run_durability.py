@@ -240,3 +240,50 @@ def test_a_thousand_queued_runs_complete_exactly_once_across_a_restart(how):
     finally:
         hook.close()
         s.close()
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_resumed_fan_out_waits_for_its_children_instead_of_starting_them_again(how):
+    """list_emit_await with one child at a time: child "a" completes, child "b" is stalled
+    in the mock when the server goes down, "c" has not started. After the restart the
+    parent takes over a (ended) and b (resumed: its chat step runs again), then starts c:
+    three children in all, four model calls, and the references name the children of
+    before the restart. --max-concurrent-runs 1: the resumed parent holds the only slot
+    while its resumed child runs."""
+    s = Stack(args=["--max-concurrent-runs", "1"])
+    try:
+        s.task("kid", {"init_params": {"item": "none"},
+                       "step_configs": {"chat": {"activity": "litellm_chat", "model": SONNET,
+                                                 "model_provider": "bedrock", "prompt": "kid {{ init_params.item }}",
+                                                 "max_tokens": 8}},
+                       "steps": ["chat"]})
+        s.task("fan", {"init_params": {},
+                       "step_configs": {"fan": {"activity": "list_emit_await", "items_path": "init_params.names",
+                                                "child_workflow_name": "kid", "item_param_name": "item",
+                                                "max_concurrency": 1}},
+                       "steps": ["fan"]})
+        s.mock.script(Reply("A"), Stall(60))
+        tid = s.run_async("fan", init_params={"names": ["a", "b", "c"]})
+        s.mock.wait_for_requests(2)
+        before = {t["init_params"]["item"]: t for t in all_trajectories(s, "kid")}
+        assert sorted(before) == ["a", "b"]
+        assert before["a"]["status"] == "completed" and before["b"]["status"] == "running"
+        assert [(before[k]["parent_trajectory_id"], before[k]["parent_step"], before[k]["parent_item"])
+                for k in "ab"] == [(tid, "fan", 0), (tid, "fan", 1)]
+        s.mock.script(Reply("B"), Reply("C"))
+        restart(s.pier, how)
+        t = s.wait_status("fan", tid)
+        assert t["status"] == "completed", t["error"]
+        refs = t["steps"]["fan"]["outputs"]["trajectory_references"]
+        all_kids = all_trajectories(s, "kid")
+        assert sorted(k["init_params"]["item"] for k in all_kids) == ["a", "b", "c"], "none started twice"
+        kids = {k["init_params"]["item"]: k for k in all_kids}
+        assert [r["trajectory_id"] for r in refs] == [kids[k]["trajectory_id"] for k in "abc"]
+        assert refs[0]["trajectory_id"] == before["a"]["trajectory_id"]
+        assert refs[1]["trajectory_id"] == before["b"]["trajectory_id"]
+        assert [(r["status"], r["index"]) for r in refs] == [("completed", 0), ("completed", 1), ("completed", 2)]
+        assert [kids[k]["steps"]["chat"]["outputs"]["text"] for k in "abc"] == ["A", "B", "C"]
+        assert prompts(s.mock) == ["kid a", "kid b", "kid b", "kid c"]
+        assert t["steps"]["fan"]["outputs"]["completed"] == 3 and t["steps"]["fan"]["outputs"]["failed"] == 0
+    finally:
+        s.close()

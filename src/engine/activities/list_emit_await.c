@@ -6,10 +6,11 @@
  * outputs trajectory_references[] {trajectory_id, name, status, index} in
  * input order (+ error for a failed child) and completed/failed counts. A
  * failed child fails the step and cancels the children still running, unless
- * continue_on_error. Children carry parent_trajectory_id. A server shutdown
- * while children run leaves the step open, so the run resumes after the
- * restart by running this step again (new children; the old ones resume too
- * and finish unreferenced — see the report on resumable fan-out).
+ * continue_on_error. Children carry parent_trajectory_id, parent_step and
+ * parent_item. A server shutdown while children run leaves the step open; the
+ * resumed run runs this step again, which first looks up the children it
+ * started before the restart and waits for those (they resume too, or have
+ * already ended) instead of starting a second child for their items.
  *
  * As in Jetty, the list must come from a path (items_path): a literal `items`
  * array in the config is refused with "items_path is required". */
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/log.h"
 #include "engine/activities/common.h"
 #include "engine/activity.h"
 
@@ -28,6 +30,7 @@ typedef struct emit {
   pier_act_fan fan;
   const cJSON **items;  /* borrowed from the inputs */
   cJSON **refs;         /* owned, one per item */
+  char (*kids)[16];     /* resumed run: the child each item already has, or "" */
   char task[256];
   const char *param;    /* item_param_name (inputs) */
   const cJSON *extra;   /* child_init_params (inputs) or NULL */
@@ -40,6 +43,7 @@ static void emit_free(emit *e) {
   if (!e) return;
   for (int i = 0; e->refs && i < e->fan.n; i++) cJSON_Delete(e->refs[i]);
   free(e->refs);
+  free(e->kids);
   free(e->items);
   free(e);
 }
@@ -115,10 +119,37 @@ static int launch(pier_step *s, int i) {
   cJSON *params = e->extra ? cJSON_Duplicate(e->extra, 1) : cJSON_CreateObject();
   cJSON_DeleteItemFromObjectCaseSensitive(params, e->param);
   cJSON_AddItemToObject(params, e->param, cJSON_Duplicate(e->items[i], 1));
-  int rc = pier_step_run_child(s, e->task, params, on_child, (void *)(intptr_t)i);
+  int rc = pier_step_run_child(s, e->task, i, params, on_child, (void *)(intptr_t)i);
   cJSON_Delete(params);
   if (rc) record(s, e, i, NULL, NULL, "the child run could not be started (out of memory or the store is closing)");
   return rc;
+}
+
+/* A resumed run: item i's child from before the restart is waited for instead
+ * of starting a second one. */
+static int adopt(pier_step *s, int i) {
+  emit *e = pier_step_state(s);
+  int rc = pier_step_adopt_child(s, e->task, e->kids[i], on_child, (void *)(intptr_t)i);
+  if (rc) record(s, e, i, e->kids[i], NULL, "the child run started before the restart could not be followed");
+  return rc;
+}
+
+static int launch_or_adopt(pier_step *s, int i) {
+  emit *e = pier_step_state(s);
+  return e->kids && e->kids[i][0] ? adopt(s, i) : launch(s, i);
+}
+
+static void on_kids(pier_step *s, void *arg, int rc, const pier_traj_child *kids, size_t n) {
+  (void)arg;
+  emit *e = pier_step_state(s);
+  if (rc) { /* could not look: start every item afresh, as a first run would */
+    PIER_LOG(PIER_LOG_WARN, "engine", "run=%s step=%s: children from before the restart could not be read: %s",
+             pier_step_run_id(s), pier_step_name(s), pier_strerror(rc));
+  } else if (n && (e->kids = calloc((size_t)e->fan.n, sizeof *e->kids))) {
+    for (size_t k = 0; k < n; k++) /* oldest first: an item's latest child wins */
+      if (kids[k].item >= 0 && kids[k].item < e->fan.n) snprintf(e->kids[kids[k].item], sizeof e->kids[0], "%s", kids[k].id);
+  }
+  if (pier_act_fan_next(&e->fan, s)) finish(s, e);
 }
 
 /* child_workflow_name or task_reference.task_name: a task of this collection
@@ -198,7 +229,7 @@ static void start(pier_step *s) {
     return;
   }
   e->first_failed = -1;
-  e->fan.launch = launch;
+  e->fan.launch = launch_or_adopt;
   int rc = read_items(s, in, e, err, sizeof err);
   if (!rc) rc = read_task(s, in, e, err, sizeof err);
   if (!rc) rc = read_params(in, e, err, sizeof err);
@@ -210,6 +241,7 @@ static void start(pier_step *s) {
     return;
   }
   pier_step_set_state(s, e);
+  if (pier_step_run_resumed(s) && pier_step_find_children(s, e->task, on_kids, NULL) == 0) return;
   if (pier_act_fan_next(&e->fan, s)) finish(s, e);
 }
 
