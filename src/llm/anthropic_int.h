@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "llm/anthropic_map.h"
+#include "llm/turns.h"
 
 /* State of one pier_anthropic_build call. */
 typedef struct pier_anthropic_build_st {
@@ -16,8 +17,7 @@ typedef struct pier_anthropic_build_st {
   bool bedrock;              /* InvokeModel flavour */
   cJSON *messages;           /* owned array under construction */
   cJSON *system;             /* owned array of text blocks; NULL until the first */
-  cJSON *turn;               /* content array of the last turn; NULL before the first */
-  bool turn_is_user;
+  pier_turns turns;          /* over messages */
   bool history_tools;        /* a tool_use or tool_result block was written */
   cJSON *used_tools;         /* owned array of tool names used in the history */
   char *err;

@@ -56,58 +56,16 @@ static cJSON *with_cache(cJSON *block, const cJSON *part) {
 
 /* ---- turns ---------------------------------------------------------------- */
 
-static int new_turn(pier_anthropic_build_st *b, bool user) {
-  cJSON *turn = cJSON_CreateObject();
-  cJSON *content = turn && cJSON_AddStringToObject(turn, "role", user ? "user" : "assistant")
-                       ? cJSON_AddArrayToObject(turn, "content") : NULL;
-  if (!content || !cJSON_AddItemToArray(b->messages, turn)) {
-    cJSON_Delete(turn);
-    return PIER_ENOMEM;
-  }
-  b->turn = content;
-  b->turn_is_user = user;
-  return 0;
-}
+static bool is_tool_result(const cJSON *block) { return is_type(block, "tool_result"); }
+static cJSON *placeholder(void) { return text_block(PLACEHOLDER_TEXT); }
 
-/* Index of the first block of a user turn that is not a tool_result. */
-static int first_non_result(const cJSON *content) {
-  int k = 0;
-  for (const cJSON *c = content->child; c; c = c->next, k++)
-    if (!is_type(c, "tool_result")) return k;
-  return k;
-}
-
-/* Add a block (ownership taken) to the current turn of that role, opening a
- * new turn when the role changes; a conversation never opens with assistant. */
-static int turn_add(pier_anthropic_build_st *b, bool user, cJSON *block) {
-  int rc = 0;
-  if (!block) return PIER_ENOMEM;
-  if (!b->turn && !user) {
-    cJSON *ph = text_block(PLACEHOLDER_TEXT);
-    if ((rc = new_turn(b, true)) || !ph || !cJSON_AddItemToArray(b->turn, ph)) {
-      cJSON_Delete(ph);
-      cJSON_Delete(block);
-      return rc ? rc : PIER_ENOMEM;
-    }
-  }
-  if ((!b->turn || b->turn_is_user != user) && (rc = new_turn(b, user))) {
-    cJSON_Delete(block);
-    return rc;
-  }
-  bool ok;
-  int at = first_non_result(b->turn);
-  if (user && is_type(block, "tool_result") && at < cJSON_GetArraySize(b->turn))
-    ok = pier_json_insert_at(b->turn, at, block);
-  else
-    ok = cJSON_AddItemToArray(b->turn, block);
-  if (!ok) cJSON_Delete(block);
-  return ok ? 0 : PIER_ENOMEM;
-}
+static const pier_turns_shape TURNS = {.items_key = "content", .assistant_role = "assistant",
+                                       .is_result = is_tool_result, .placeholder = placeholder};
 
 enum dest { TO_SYSTEM, TO_USER, TO_ASSISTANT, TO_TOOL };
 
 static int emit(pier_anthropic_build_st *b, enum dest d, cJSON *block) {
-  if (d != TO_SYSTEM) return turn_add(b, d == TO_USER, block);
+  if (d != TO_SYSTEM) return pier_turns_add(&b->turns, d == TO_USER, block);
   if (!block) return PIER_ENOMEM;
   if (!b->system && !(b->system = cJSON_CreateArray())) {
     cJSON_Delete(block);
@@ -322,7 +280,7 @@ static int add_tool_result(pier_anthropic_build_st *b, int i, const cJSON *m) {
     goto out;
   if (!(res = with_cache(res, m))) goto out;
   b->history_tools = true;
-  return turn_add(b, true, res);
+  return pier_turns_add(&b->turns, true, res);
 out:
   cJSON_Delete(res);
   return rc;
@@ -366,7 +324,7 @@ static int add_tool_use(pier_anthropic_build_st *b, int i, int j, const cJSON *c
     return rc;
   }
   b->history_tools = true;
-  return turn_add(b, false, use);
+  return pier_turns_add(&b->turns, false, use);
 }
 
 /* thinking_blocks (LiteLLM's field) -> signed thinking / redacted_thinking
@@ -387,7 +345,7 @@ static int add_thinking(pier_anthropic_build_st *b, const cJSON *blocks) {
     } else {
       continue;
     }
-    int rc = turn_add(b, false, blk);
+    int rc = pier_turns_add(&b->turns, false, blk);
     if (rc) return rc;
   }
   return 0;
@@ -437,6 +395,7 @@ int pier_anthropic_add_messages(pier_anthropic_build_st *b) {
   if (!cJSON_IsArray(msgs) || !msgs->child)
     return pier_anthropic_bad(b, "messages must be a non-empty array of chat messages");
   int i = 0, rc;
+  b->turns = (pier_turns){.shape = &TURNS, .list = b->messages};
   cJSON_ArrayForEach(m, msgs) if ((rc = add_message(b, i++, m))) return rc;
   if (!b->messages->child)
     return pier_anthropic_bad(b,

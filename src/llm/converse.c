@@ -42,62 +42,17 @@ static cJSON *wrap(const char *key, cJSON *value) {
 
 static cJSON *text_block(const char *text) { return wrap("text", cJSON_CreateString(text)); }
 
-/* Index of the first block of a user turn that is not a toolResult. */
-static int first_non_result(const cJSON *content) {
-  int k = 0;
-  for (const cJSON *c = content->child; c; c = c->next, k++)
-    if (!has_key(c, "toolResult")) return k;
-  return k;
-}
+static bool is_tool_result(const cJSON *block) { return has_key(block, "toolResult"); }
+static cJSON *placeholder(void) { return text_block(PLACEHOLDER_TEXT); }
 
-static int new_turn(pier_converse_build_st *b, bool user) {
-  cJSON *turn = cJSON_CreateObject(), *content = cJSON_CreateArray();
-  if (!turn || !content || !cJSON_AddItemToObject(turn, "content", content)) {
-    cJSON_Delete(turn);
-    cJSON_Delete(content);
-    return PIER_ENOMEM;
-  }
-  if (!cJSON_AddStringToObject(turn, "role", user ? "user" : "assistant") ||
-      !cJSON_AddItemToArray(b->messages, turn)) {
-    cJSON_Delete(turn);
-    return PIER_ENOMEM;
-  }
-  b->turn = content;
-  b->turn_is_user = user;
-  return 0;
-}
-
-/* Add a block (ownership taken) to the current turn of that role, opening a
- * new turn when the role changes; a conversation never opens with assistant. */
-static int turn_add(pier_converse_build_st *b, bool user, cJSON *block) {
-  int rc = 0;
-  if (!block) return PIER_ENOMEM;
-  if (!b->turn && !user) {
-    cJSON *ph = text_block(PLACEHOLDER_TEXT);
-    if ((rc = new_turn(b, true)) || !ph || !cJSON_AddItemToArray(b->turn, ph)) {
-      cJSON_Delete(ph);
-      cJSON_Delete(block);
-      return rc ? rc : PIER_ENOMEM;
-    }
-  }
-  if ((!b->turn || b->turn_is_user != user) && (rc = new_turn(b, user))) {
-    cJSON_Delete(block);
-    return rc;
-  }
-  bool ok;
-  int at = first_non_result(b->turn);
-  if (user && has_key(block, "toolResult") && at < cJSON_GetArraySize(b->turn))
-    ok = pier_json_insert_at(b->turn, at, block);
-  else
-    ok = cJSON_AddItemToArray(b->turn, block);
-  if (!ok) cJSON_Delete(block);
-  return ok ? 0 : PIER_ENOMEM;
-}
+/* Converse writes each turn {"content":[...],"role":...}. */
+static const pier_turns_shape TURNS = {.items_key = "content", .assistant_role = "assistant", .items_first = true,
+                                       .is_result = is_tool_result, .placeholder = placeholder};
 
 enum dest { TO_SYSTEM, TO_USER, TO_ASSISTANT };
 
 static int emit(pier_converse_build_st *b, enum dest d, cJSON *block) {
-  if (d != TO_SYSTEM) return turn_add(b, d == TO_USER, block);
+  if (d != TO_SYSTEM) return pier_turns_add(&b->turns, d == TO_USER, block);
   if (!block) return PIER_ENOMEM;
   if (!b->system && (!(b->system = cJSON_AddArrayToObject(b->body, "system")))) {
     cJSON_Delete(block);
@@ -178,7 +133,7 @@ static int image_block(pier_converse_build_st *b, int i, int j, const cJSON *par
     cJSON_Delete(src);
     return PIER_ENOMEM;
   }
-  return turn_add(b, true, wrap("image", img));
+  return pier_turns_add(&b->turns, true, wrap("image", img));
 }
 
 size_t pier_converse_remote_images(cJSON *openai_req, cJSON **nodes, size_t nodes_max) {
@@ -312,7 +267,7 @@ static int add_tool_result(pier_converse_build_st *b, int i, const cJSON *m) {
       !cJSON_AddItemToArray(content, text_block(text.len ? text.ptr : PLACEHOLDER_TEXT)))
     goto out;
   b->history_tools = true;
-  rc = turn_add(b, true, wrap("toolResult", res));
+  rc = pier_turns_add(&b->turns, true, wrap("toolResult", res));
   res = NULL;
 out:
   cJSON_Delete(res);
@@ -357,7 +312,7 @@ static int add_tool_use(pier_converse_build_st *b, int i, int j, const cJSON *ca
     return rc;
   }
   b->history_tools = true;
-  return turn_add(b, false, wrap("toolUse", use));
+  return pier_turns_add(&b->turns, false, wrap("toolUse", use));
 }
 
 /* thinking_blocks (as returned by LiteLLM) -> reasoningContent, so a signed
@@ -378,7 +333,7 @@ static int add_thinking(pier_converse_build_st *b, const cJSON *blocks) {
     } else {
       continue;
     }
-    int rc = turn_add(b, false, wrap("reasoningContent", rc_block));
+    int rc = pier_turns_add(&b->turns, false, wrap("reasoningContent", rc_block));
     if (rc) return rc;
   }
   return 0;
@@ -421,6 +376,7 @@ static int add_messages(pier_converse_build_st *b) {
   if (!cJSON_IsArray(msgs) || !msgs->child)
     return pier_converse_bad(b, "messages must be a non-empty array of chat messages");
   if (!(b->messages = cJSON_AddArrayToObject(b->body, "messages"))) return PIER_ENOMEM;
+  b->turns = (pier_turns){.shape = &TURNS, .list = b->messages};
   int i = 0, rc;
   cJSON_ArrayForEach(m, msgs) if ((rc = add_message(b, i++, m))) return rc;
   if (!b->messages->child)

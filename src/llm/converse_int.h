@@ -9,6 +9,7 @@
 
 #include "llm/chat.h"
 #include "llm/converse.h"
+#include "llm/turns.h"
 
 /* State of one pier_converse_build call. */
 typedef struct pier_converse_build_st {
@@ -18,8 +19,7 @@ typedef struct pier_converse_build_st {
   cJSON *body;              /* owned Converse body under construction */
   cJSON *messages;          /* in body */
   cJSON *system;            /* in body; NULL until the first system block */
-  cJSON *turn;              /* content array of the last turn; NULL before the first */
-  bool turn_is_user;
+  pier_turns turns;         /* over messages */
   bool history_tools;       /* a toolUse or toolResult block was written */
   cJSON *used_tools;        /* owned array of tool names used in the history */
   char *err;

@@ -85,57 +85,16 @@ static bool is_gemini3_plus(const char *model_id) {
 
 /* ---- turns --------------------------------------------------------------- */
 
-static int new_turn(pier_gemini_build_st *b, bool user) {
-  cJSON *turn = cJSON_CreateObject(), *parts = NULL;
-  if (!turn || !cJSON_AddStringToObject(turn, "role", user ? "user" : "model") ||
-      !(parts = cJSON_AddArrayToObject(turn, "parts")) || !cJSON_AddItemToArray(b->contents, turn)) {
-    cJSON_Delete(turn);
-    return PIER_ENOMEM;
-  }
-  b->turn = parts;
-  b->turn_is_user = user;
-  return 0;
-}
+static bool is_function_response(const cJSON *part) { return has_key(part, "functionResponse"); }
+static cJSON *placeholder(void) { return text_part(PLACEHOLDER_TEXT); }
 
-/* Index of the first part of a user turn that is not a functionResponse. */
-static int first_non_response(const cJSON *parts) {
-  int k = 0;
-  for (const cJSON *c = parts->child; c; c = c->next, k++)
-    if (!has_key(c, "functionResponse")) return k;
-  return k;
-}
-
-/* Add a part (ownership taken) to the current turn of that role, opening a new
- * turn when the role changes; contents never open with a model turn. */
-static int turn_add(pier_gemini_build_st *b, bool user, cJSON *part) {
-  int rc = 0;
-  if (!part) return PIER_ENOMEM;
-  if (!b->turn && !user) {
-    cJSON *ph = text_part(PLACEHOLDER_TEXT);
-    if ((rc = new_turn(b, true)) || !ph || !cJSON_AddItemToArray(b->turn, ph)) {
-      cJSON_Delete(ph);
-      cJSON_Delete(part);
-      return rc ? rc : PIER_ENOMEM;
-    }
-  }
-  if ((!b->turn || b->turn_is_user != user) && (rc = new_turn(b, user))) {
-    cJSON_Delete(part);
-    return rc;
-  }
-  bool ok;
-  int at = first_non_response(b->turn);
-  if (user && has_key(part, "functionResponse") && at < cJSON_GetArraySize(b->turn))
-    ok = pier_json_insert_at(b->turn, at, part);
-  else
-    ok = cJSON_AddItemToArray(b->turn, part);
-  if (!ok) cJSON_Delete(part);
-  return ok ? 0 : PIER_ENOMEM;
-}
+static const pier_turns_shape TURNS = {.items_key = "parts", .assistant_role = "model",
+                                       .is_result = is_function_response, .placeholder = placeholder};
 
 enum dest { TO_SYSTEM, TO_USER, TO_MODEL };
 
 static int emit(pier_gemini_build_st *b, enum dest d, cJSON *part) {
-  if (d != TO_SYSTEM) return turn_add(b, d == TO_USER, part);
+  if (d != TO_SYSTEM) return pier_turns_add(&b->turns, d == TO_USER, part);
   if (!part) return PIER_ENOMEM;
   if (!b->system) {
     cJSON *si = cJSON_AddObjectToObject(b->body, "systemInstruction");
@@ -376,7 +335,7 @@ static int add_function_response(pier_gemini_build_st *b, int i, const cJSON *m)
       !cJSON_AddItemToObject(fr, "response", resp))
     goto out;
   resp = NULL; /* owned by fr now */
-  rc = turn_add(b, true, pier_gemini_wrap("functionResponse", fr));
+  rc = pier_turns_add(&b->turns, true, pier_gemini_wrap("functionResponse", fr));
   fr = NULL;
 out:
   cJSON_Delete(resp);
@@ -441,7 +400,7 @@ static int add_function_call(pier_gemini_build_st *b, int i, int j, const cJSON 
     cJSON_Delete(part);
     return rc;
   }
-  return turn_add(b, false, part);
+  return pier_turns_add(&b->turns, false, part);
 }
 
 static int add_assistant(pier_gemini_build_st *b, int i, const cJSON *m) {
@@ -477,6 +436,7 @@ static int add_messages(pier_gemini_build_st *b) {
   if (!cJSON_IsArray(msgs) || !msgs->child)
     return pier_gemini_bad(b, "messages must be a non-empty array of chat messages");
   if (!(b->contents = cJSON_AddArrayToObject(b->body, "contents"))) return PIER_ENOMEM;
+  b->turns = (pier_turns){.shape = &TURNS, .list = b->contents};
   int i = 0, rc;
   cJSON_ArrayForEach(m, msgs) if ((rc = add_message(b, i++, m))) return rc;
   if (!b->contents->child)

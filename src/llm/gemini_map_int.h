@@ -9,6 +9,7 @@
 
 #include "llm/chat.h"
 #include "llm/gemini_map.h"
+#include "llm/turns.h"
 
 /* State of one pier_gemini_build call. */
 typedef struct pier_gemini_build_st {
@@ -18,8 +19,7 @@ typedef struct pier_gemini_build_st {
   cJSON *body;            /* owned body under construction */
   cJSON *contents;        /* in body */
   cJSON *system;          /* parts array of systemInstruction; NULL until the first system text */
-  cJSON *turn;            /* parts array of the last content; NULL before the first */
-  bool turn_is_user;
+  pier_turns turns;       /* over contents */
   cJSON *call_names;      /* owned {tool_call_id: function name} from assistant tool_calls */
   char *err;
   size_t errlen;
