@@ -9,6 +9,7 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "llm/anthropic_int.h"
+#include "llm/oai_parts.h"
 
 #define PLACEHOLDER_TEXT "." /* stands in for a missing leading user turn */
 
@@ -78,22 +79,6 @@ static int emit(pier_anthropic_build_st *b, enum dest d, cJSON *block) {
 
 /* ---- images and documents --------------------------------------------------- */
 
-static bool is_remote(const char *url) {
-  pier_slice s = pier_slice_from(url);
-  return pier_slice_istarts_with(s, "http://") || pier_slice_istarts_with(s, "https://");
-}
-
-static bool base64_ok(const char *s) {
-  size_t n = 0;
-  for (; s[n]; n++) {
-    char c = s[n];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-          c == '='))
-      return false;
-  }
-  return n > 0;
-}
-
 /* data:<mime>[;param]*;base64,<data> -> mime (params cut) and the data. */
 static const char *data_url_split(const char *url, pier_slice *mime) {
   const char *comma = strchr(url, ',');
@@ -135,19 +120,13 @@ static cJSON *base64_block(const char *type, const char *media_type, const char 
   return blk;
 }
 
-/* The url string node of an image_url part: {"image_url":{"url":..}} or {"image_url":".."}. */
-static const cJSON *image_url_node(const cJSON *part) {
-  const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-  return cJSON_IsObject(iu) ? cJSON_GetObjectItemCaseSensitive(iu, "url") : iu;
-}
-
 static int image_block(pier_anthropic_build_st *b, const char *path, const cJSON *part, cJSON **out) {
-  const cJSON *u = image_url_node(part);
+  const cJSON *u = pier_oai_image_url(part);
   if (!cJSON_IsString(u) || !u->valuestring[0])
     return pier_anthropic_bad(b, "%s.image_url.url must be a non-empty string, got %s", path,
                               cJSON_IsString(u) ? "an empty string" : pier_json_type_name(u));
   const char *url = u->valuestring;
-  if (is_remote(url)) {
+  if (pier_oai_is_remote(url, false)) {
     if (b->bedrock) {
       snprintf(b->err, b->errlen, "%s.image_url.url: remote image URL was not fetched before the Bedrock call", path);
       return PIER_EAGAIN;
@@ -165,7 +144,7 @@ static int image_block(pier_anthropic_build_st *b, const char *path, const cJSON
   if (!data)
     return pier_anthropic_bad(b, "%s.image_url.url must be an http(s) URL or a base64 data URL like "
                                  "data:image/png;base64,...", path);
-  if (!base64_ok(data))
+  if (!pier_oai_base64_ok(data, false))
     return pier_anthropic_bad(b, "%s.image_url.url: the data after the comma is not valid base64", path);
   const char *media = image_media_type(mime, data);
   if (!media)
@@ -183,7 +162,8 @@ static int file_block(pier_anthropic_build_st *b, const char *path, const cJSON 
                                  "references are not supported for Anthropic", path);
   pier_slice mime;
   const char *data = data_url_split(fd, &mime);
-  if (!data || !base64_ok(data)) return pier_anthropic_bad(b, "%s.file.file_data must be a base64 data URL", path);
+  if (!data || !pier_oai_base64_ok(data, false))
+    return pier_anthropic_bad(b, "%s.file.file_data must be a base64 data URL", path);
   if (!pier_slice_ieq_cstr(mime, "application/pdf"))
     return pier_anthropic_bad(b, "%s.file.file_data: only PDF documents are supported, got \"%.*s\"", path,
                               (int)mime.len, mime.ptr);

@@ -14,6 +14,7 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "llm/converse_int.h"
+#include "llm/oai_parts.h"
 
 #define PLACEHOLDER_TEXT ". " /* stands in for a missing user turn or empty tool result */
 
@@ -65,11 +66,6 @@ static int emit(pier_converse_build_st *b, enum dest d, cJSON *block) {
 
 /* ---- images -------------------------------------------------------------- */
 
-static bool is_remote(const char *url) {
-  pier_slice s = pier_slice_from(url);
-  return pier_slice_istarts_with(s, "http://") || pier_slice_istarts_with(s, "https://");
-}
-
 /* Converse image format for a mime type ("" = unspecified -> jpeg); NULL if unsupported. */
 static const char *image_format(pier_slice mime) {
   static const char *const map[][2] = {{"", "jpeg"},          {"image/png", "png"},   {"image/jpeg", "jpeg"},
@@ -80,34 +76,17 @@ static const char *image_format(pier_slice mime) {
   return NULL;
 }
 
-static bool base64_ok(const char *s) {
-  size_t n = 0;
-  for (; s[n]; n++) {
-    char c = s[n];
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-              c == '/' || c == '=';
-    if (!ok) return false;
-  }
-  return n > 0;
-}
-
-/* The url string node of an image_url part: {"image_url":{"url":..}} or {"image_url":".."}. */
-static cJSON *image_url_node(const cJSON *part) {
-  cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-  return cJSON_IsObject(iu) ? cJSON_GetObjectItemCaseSensitive(iu, "url") : iu;
-}
-
 /* data:image/png;base64,XXXX -> {"image":{"format":"png","source":{"bytes":"XXXX"}}}.
  * The bytes are referenced, not copied: openai_req outlives the body tree. */
 static int image_block(pier_converse_build_st *b, int i, int j, const cJSON *part) {
-  const cJSON *u = image_url_node(part);
+  const cJSON *u = pier_oai_image_url(part);
   char path[80];
   snprintf(path, sizeof path, "messages[%d].content[%d].image_url.url", i, j);
   if (!cJSON_IsString(u) || !u->valuestring[0])
     return pier_converse_bad(b, "%s must be a non-empty string, got %s", path,
                              cJSON_IsString(u) ? "an empty string" : pier_json_type_name(u));
   const char *url = u->valuestring;
-  if (is_remote(url)) {
+  if (pier_oai_is_remote(url, false)) {
     snprintf(b->err, b->errlen, "%s: remote image URL was not fetched before the Bedrock call", path);
     return PIER_EAGAIN;
   }
@@ -125,7 +104,8 @@ static int image_block(pier_converse_build_st *b, int i, int j, const cJSON *par
   if (!format)
     return pier_converse_bad(b, "%s: image type \"%.*s\" is not supported; Bedrock takes png, jpeg, gif or webp",
                              path, (int)meta.len, meta.ptr);
-  if (!base64_ok(comma + 1)) return pier_converse_bad(b, "%s: the data after the comma is not valid base64", path);
+  if (!pier_oai_base64_ok(comma + 1, false))
+    return pier_converse_bad(b, "%s: the data after the comma is not valid base64", path);
   cJSON *img = cJSON_CreateObject();
   cJSON *src = wrap("bytes", cJSON_CreateStringReference(comma + 1));
   if (!img || !cJSON_AddStringToObject(img, "format", format) || !src || !cJSON_AddItemToObject(img, "source", src)) {
@@ -142,8 +122,8 @@ size_t pier_converse_remote_images(cJSON *openai_req, cJSON **nodes, size_t node
   cJSON_ArrayForEach(m, (cJSON_IsArray(msgs) ? msgs : NULL)) {
     cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
     cJSON_ArrayForEach(part, (cJSON_IsArray(content) ? content : NULL)) {
-      cJSON *u = image_url_node(part);
-      if (!cJSON_IsString(u) || !is_remote(u->valuestring)) continue;
+      cJSON *u = pier_oai_image_url(part);
+      if (!cJSON_IsString(u) || !pier_oai_is_remote(u->valuestring, false)) continue;
       if (n < nodes_max) nodes[n] = u;
       n++;
     }
@@ -185,21 +165,13 @@ int pier_converse_image_set_data(cJSON *url_node, pier_slice content_type, pier_
 
 /* ---- content ------------------------------------------------------------- */
 
-/* A text part's text; NULL with an error set when the part is malformed. */
-static const char *part_text(pier_converse_build_st *b, int i, int j, const cJSON *part) {
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-  if (cJSON_IsString(t)) return t->valuestring;
-  pier_converse_bad(b, "messages[%d].content[%d].text must be a string, got %s", i, j, pier_json_type_name(t));
-  return NULL;
-}
-
 static int add_part(pier_converse_build_st *b, enum dest d, int i, int j, const cJSON *part) {
   const char *type = pier_json_str(part, "type");
   int rc = 0;
   if (!cJSON_IsObject(part) || !type)
     return pier_converse_bad(b, "messages[%d].content[%d] must be an object with a string \"type\"", i, j);
   if (strcmp(type, "text") == 0) {
-    const char *text = part_text(b, i, j, part);
+    const char *text = pier_oai_part_text(i, j, part, b->err, b->errlen);
     if (!text) return PIER_EINVAL;
     if (text[0]) rc = emit(b, d, text_block(text));
   } else if (strcmp(type, "image_url") == 0) {
@@ -232,25 +204,6 @@ static int add_content(pier_converse_build_st *b, enum dest d, int i, const cJSO
 
 /* ---- tool turns ---------------------------------------------------------- */
 
-/* A tool message's content joined into one string (text parts concatenated). */
-static int tool_text(pier_converse_build_st *b, int i, const cJSON *content, pier_buf *out) {
-  if (cJSON_IsString(content)) return pier_buf_append_cstr(out, content->valuestring);
-  if (is_null(content)) return 0;
-  if (!cJSON_IsArray(content))
-    return pier_converse_bad(b, "messages[%d].content must be a string or an array of text parts, got %s", i,
-                             pier_json_type_name(content));
-  int j = 0, rc;
-  for (const cJSON *part = content->child; part; part = part->next, j++) {
-    const char *type = pier_json_str(part, "type");
-    if (!type || strcmp(type, "text"))
-      return pier_converse_bad(b, "messages[%d].content[%d]: a tool message takes only text parts", i, j);
-    const char *text = part_text(b, i, j, part);
-    if (!text) return PIER_EINVAL;
-    if ((rc = pier_buf_append_cstr(out, text))) return rc;
-  }
-  return 0;
-}
-
 static int add_tool_result(pier_converse_build_st *b, int i, const cJSON *m) {
   const char *id = pier_json_str(m, "tool_call_id");
   if (!id || !id[0])
@@ -258,7 +211,7 @@ static int add_tool_result(pier_converse_build_st *b, int i, const cJSON *m) {
                                 "tool message answers", i);
   pier_buf text;
   pier_buf_init(&text, 0);
-  int rc = tool_text(b, i, cJSON_GetObjectItemCaseSensitive(m, "content"), &text);
+  int rc = pier_oai_tool_text(i, cJSON_GetObjectItemCaseSensitive(m, "content"), &text, b->err, b->errlen);
   cJSON *res = NULL, *content = NULL;
   if (rc) goto out;
   rc = PIER_ENOMEM;

@@ -13,6 +13,7 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "llm/gemini_map_int.h"
+#include "llm/oai_parts.h"
 
 #define PLACEHOLDER_TEXT "." /* stands in for the user turn a leading model turn needs */
 #define MIME_BYTES_MAX 127
@@ -110,12 +111,6 @@ static int emit(pier_gemini_build_st *b, enum dest d, cJSON *part) {
 
 /* ---- media --------------------------------------------------------------- */
 
-static bool is_remote(const char *url) {
-  pier_slice s = pier_slice_from(url);
-  return pier_slice_istarts_with(s, "http://") || pier_slice_istarts_with(s, "https://") ||
-         pier_slice_istarts_with(s, "gs://");
-}
-
 /* Mime type for a URL from its extension (query and fragment ignored). */
 static const char *guess_mime(const char *url) {
   static const char *const map[][2] = {
@@ -130,17 +125,6 @@ static const char *guess_mime(const char *url) {
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
     if (pier_slice_ieq_cstr(ext, map[i][0])) return map[i][1];
   return "image/jpeg";
-}
-
-static bool base64_ok(const char *s) {
-  size_t n = 0;
-  for (; s[n]; n++) {
-    char c = s[n];
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-              c == '/' || c == '=' || c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return n > 0;
 }
 
 /* {"inlineData":{"mimeType","data"}}; data is referenced, not copied: the
@@ -182,28 +166,23 @@ static int data_url_part(pier_gemini_build_st *b, const char *path, const char *
     return pier_gemini_bad(b, "%s: \"%.*s\" is not a media type like image/png", path,
                            (int)(meta.len > 64 ? 64 : meta.len), meta.ptr);
   snprintf(mime, sizeof mime, "%.*s", (int)meta.len, meta.ptr);
-  if (!base64_ok(comma + 1)) return pier_gemini_bad(b, "%s: the data after the comma is not valid base64", path);
+  if (!pier_oai_base64_ok(comma + 1, true))
+    return pier_gemini_bad(b, "%s: the data after the comma is not valid base64", path);
   *out = inline_part(meta.len ? mime : def_mime, comma + 1);
   return *out ? 0 : PIER_ENOMEM;
-}
-
-/* The url string of an image_url part: {"image_url":{"url":..}} or {"image_url":".."}. */
-static const cJSON *image_url_node(const cJSON *part) {
-  const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-  return cJSON_IsObject(iu) ? cJSON_GetObjectItemCaseSensitive(iu, "url") : iu;
 }
 
 /* image_url: data URL -> inlineData; http(s)/gs URL -> fileData (mime from
  * image_url.format when it is a media type, else from the extension). */
 static int image_part(pier_gemini_build_st *b, int i, int j, const cJSON *part, cJSON **out) {
-  const cJSON *u = image_url_node(part);
+  const cJSON *u = pier_oai_image_url(part);
   const char *format = pier_json_str(cJSON_GetObjectItemCaseSensitive(part, "image_url"), "format");
   char path[80];
   snprintf(path, sizeof path, "messages[%d].content[%d].image_url.url", i, j);
   if (!cJSON_IsString(u) || !u->valuestring[0])
     return pier_gemini_bad(b, "%s must be a non-empty string, got %s", path,
                            cJSON_IsString(u) ? "an empty string" : pier_json_type_name(u));
-  if (!is_remote(u->valuestring)) return data_url_part(b, path, u->valuestring, "image/jpeg", out);
+  if (!pier_oai_is_remote(u->valuestring, true)) return data_url_part(b, path, u->valuestring, "image/jpeg", out);
   bool fmt_ok = format && strchr(format, '/') && strlen(format) <= MIME_BYTES_MAX;
   *out = file_part(fmt_ok ? format : guess_mime(u->valuestring), u->valuestring);
   return *out ? 0 : PIER_ENOMEM;
@@ -213,7 +192,7 @@ static int image_part(pier_gemini_build_st *b, int i, int j, const cJSON *part, 
 static int audio_part(pier_gemini_build_st *b, int i, int j, const cJSON *part, cJSON **out) {
   const cJSON *a = cJSON_GetObjectItemCaseSensitive(part, "input_audio");
   const char *data = pier_json_str(a, "data"), *fmt = pier_json_str(a, "format");
-  if (!data || !base64_ok(data))
+  if (!data || !pier_oai_base64_ok(data, true))
     return pier_gemini_bad(b, "messages[%d].content[%d].input_audio.data must be base64 audio", i, j);
   if (!fmt || !fmt[0] || strlen(fmt) > 32 || strchr(fmt, '/'))
     return pier_gemini_bad(b, "messages[%d].content[%d].input_audio.format must name the audio format (wav, mp3)",
@@ -232,7 +211,7 @@ static int file_content_part(pier_gemini_build_st *b, int i, int j, const cJSON 
   char path[80];
   snprintf(path, sizeof path, "messages[%d].content[%d].file.file_data", i, j);
   if (data && data[0]) return data_url_part(b, path, data, NULL, out);
-  if (!id || !is_remote(id))
+  if (!id || !pier_oai_is_remote(id, true))
     return pier_gemini_bad(b, "messages[%d].content[%d].file needs file_data (a base64 data URL) or file_id "
                               "(an https:// or gs:// file URI)", i, j);
   bool fmt_ok = format && strchr(format, '/') && strlen(format) <= MIME_BYTES_MAX;
@@ -242,13 +221,6 @@ static int file_content_part(pier_gemini_build_st *b, int i, int j, const cJSON 
 
 /* ---- content ------------------------------------------------------------- */
 
-static const char *part_text(pier_gemini_build_st *b, int i, int j, const cJSON *part) {
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-  if (cJSON_IsString(t)) return t->valuestring;
-  pier_gemini_bad(b, "messages[%d].content[%d].text must be a string, got %s", i, j, pier_json_type_name(t));
-  return NULL;
-}
-
 static int add_part(pier_gemini_build_st *b, enum dest d, int i, int j, const cJSON *part) {
   const char *type = pier_json_str(part, "type");
   cJSON *p = NULL;
@@ -256,7 +228,7 @@ static int add_part(pier_gemini_build_st *b, enum dest d, int i, int j, const cJ
   if (!cJSON_IsObject(part) || !type)
     return pier_gemini_bad(b, "messages[%d].content[%d] must be an object with a string \"type\"", i, j);
   if (strcmp(type, "text") == 0) {
-    const char *text = part_text(b, i, j, part);
+    const char *text = pier_oai_part_text(i, j, part, b->err, b->errlen);
     if (!text) return PIER_EINVAL;
     return text[0] ? emit(b, d, text_part(text)) : 0;
   }
@@ -287,25 +259,6 @@ static int add_content(pier_gemini_build_st *b, enum dest d, int i, const cJSON 
 
 /* ---- function calls and responses --------------------------------------- */
 
-/* A tool message's content joined into one string (text parts concatenated). */
-static int tool_text(pier_gemini_build_st *b, int i, const cJSON *content, pier_buf *out) {
-  if (cJSON_IsString(content)) return pier_buf_append_cstr(out, content->valuestring);
-  if (is_null(content)) return 0;
-  if (!cJSON_IsArray(content))
-    return pier_gemini_bad(b, "messages[%d].content must be a string or an array of text parts, got %s", i,
-                           pier_json_type_name(content));
-  int j = 0, rc;
-  for (const cJSON *part = content->child; part; part = part->next, j++) {
-    const char *type = pier_json_str(part, "type");
-    if (!type || strcmp(type, "text"))
-      return pier_gemini_bad(b, "messages[%d].content[%d]: a tool message takes only text parts", i, j);
-    const char *text = part_text(b, i, j, part);
-    if (!text) return PIER_EINVAL;
-    if ((rc = pier_buf_append_cstr(out, text))) return rc;
-  }
-  return 0;
-}
-
 /* The response object: the tool output itself when it is a JSON object, else {"content": text}. */
 static cJSON *response_object(pier_buf *text) {
   char perr[16];
@@ -327,7 +280,7 @@ static int add_function_response(pier_gemini_build_st *b, int i, const cJSON *m)
                               "needs the function name of every tool result", i, id);
   pier_buf text;
   pier_buf_init(&text, 0);
-  int rc = tool_text(b, i, cJSON_GetObjectItemCaseSensitive(m, "content"), &text);
+  int rc = pier_oai_tool_text(i, cJSON_GetObjectItemCaseSensitive(m, "content"), &text, b->err, b->errlen);
   cJSON *fr = NULL, *resp = rc ? NULL : response_object(&text);
   if (rc) goto out;
   rc = PIER_ENOMEM;
