@@ -6,35 +6,27 @@
 
 #include "base/json.h"
 #include "llm/anthropic_int.h"
-
-#define TOKENS_MAX 1e15 /* counts above this are garbage; clamp rather than overflow int64 */
+#include "llm/reply.h"
 
 const char *pier_anthropic_finish_reason(const char *stop_reason) {
   static const char *const map[][2] = {
     {"end_turn", "stop"},       {"stop_sequence", "stop"},   {"pause_turn", "stop"},
     {"max_tokens", "length"},   {"model_context_window_exceeded", "length"},
     {"tool_use", "tool_calls"}, {"refusal", "content_filter"}};
-  for (size_t i = 0; stop_reason && i < sizeof map / sizeof map[0]; i++)
-    if (strcmp(stop_reason, map[i][0]) == 0) return map[i][1];
-  return "stop";
+  return pier_reply_finish(map, sizeof map / sizeof map[0], stop_reason);
 }
 
 const char *pier_anthropic_finish_for(const char *stop_reason, bool json_mode, int real_tools) {
   const char *f = pier_anthropic_finish_reason(stop_reason);
-  return (json_mode && real_tools == 0 && strcmp(f, "tool_calls") == 0) ? "stop" : f;
-}
-
-static int64_t count(const cJSON *u, const char *key) {
-  double d = pier_json_num(u, key, 0);
-  return d > 0 ? (int64_t)(d < TOKENS_MAX ? d : TOKENS_MAX) : 0;
+  return pier_reply_finish_json(f, json_mode, real_tools);
 }
 
 void pier_anthropic_usage_read(const cJSON *usage, pier_usage *out) {
   memset(out, 0, sizeof *out);
-  out->cache_read_tokens = count(usage, "cache_read_input_tokens");
-  out->cache_creation_tokens = count(usage, "cache_creation_input_tokens");
-  out->prompt_tokens = count(usage, "input_tokens") + out->cache_read_tokens + out->cache_creation_tokens;
-  out->completion_tokens = count(usage, "output_tokens");
+  out->cache_read_tokens = pier_reply_count(usage, "cache_read_input_tokens");
+  out->cache_creation_tokens = pier_reply_count(usage, "cache_creation_input_tokens");
+  out->prompt_tokens = pier_reply_count(usage, "input_tokens") + out->cache_read_tokens + out->cache_creation_tokens;
+  out->completion_tokens = pier_reply_count(usage, "output_tokens");
   out->total_tokens = out->prompt_tokens + out->completion_tokens;
 }
 
@@ -46,12 +38,6 @@ typedef struct walk {
   int tools;               /* OpenAI index of the next tool call */
 } walk;
 
-static int send_text(walk *w, pier_chat_ev_kind kind, const char *text) {
-  if (!text || !text[0]) return 0;
-  pier_chat_event ev = {.kind = kind, .text = pier_slice_from(text)};
-  return w->on_event(w->arg, &ev);
-}
-
 static bool is_json_tool(const walk *w, const cJSON *block) {
   const char *type = pier_json_str(block, "type"), *name = pier_json_str(block, "name");
   return w->json_mode && type && strcmp(type, "tool_use") == 0 && name && strcmp(name, PIER_ANTHROPIC_JSON_TOOL) == 0;
@@ -59,20 +45,8 @@ static bool is_json_tool(const walk *w, const cJSON *block) {
 
 /* TOOL_START + one TOOL_ARGS with the compact JSON of the input. */
 static int send_tool(walk *w, const cJSON *use) {
-  const char *id = pier_json_str(use, "id"), *name = pier_json_str(use, "name");
-  const cJSON *input = cJSON_GetObjectItemCaseSensitive(use, "input");
-  char *args = input ? cJSON_PrintUnformatted(input) : NULL;
-  if (input && !args) return PIER_ENOMEM;
-  pier_chat_event ev = {.kind = PIER_CHAT_EV_TOOL_START, .tool_index = w->tools++,
-                        .tool_id = pier_slice_from(id ? id : ""), .tool_name = pier_slice_from(name ? name : "")};
-  int rc = w->on_event(w->arg, &ev);
-  if (!rc) {
-    ev.kind = PIER_CHAT_EV_TOOL_ARGS;
-    ev.text = pier_slice_from(args ? args : "{}");
-    rc = w->on_event(w->arg, &ev);
-  }
-  cJSON_free(args);
-  return rc;
+  return pier_reply_tool(w->on_event, w->arg, w->tools++, pier_json_str(use, "id"), pier_json_str(use, "name"),
+                         cJSON_GetObjectItemCaseSensitive(use, "input"));
 }
 
 /* text, thinking, tool_use; redacted_thinking and server-side blocks
@@ -81,20 +55,12 @@ static int send_block(walk *w, const cJSON *block) {
   const char *type = pier_json_str(block, "type");
   if (!type) return 0;
   if (strcmp(type, "tool_use") == 0) return is_json_tool(w, block) ? 0 : send_tool(w, block);
-  if (strcmp(type, "thinking") == 0) return send_text(w, PIER_CHAT_EV_REASONING, pier_json_str(block, "thinking"));
+  if (strcmp(type, "thinking") == 0)
+    return pier_reply_text(w->on_event, w->arg, PIER_CHAT_EV_REASONING, pier_json_str(block, "thinking"));
   /* in JSON mode the tool input is the answer; stray text around it is not */
   if (strcmp(type, "text") == 0)
-    return w->json_input ? 0 : send_text(w, PIER_CHAT_EV_TEXT, pier_json_str(block, "text"));
+    return w->json_input ? 0 : pier_reply_text(w->on_event, w->arg, PIER_CHAT_EV_TEXT, pier_json_str(block, "text"));
   return 0;
-}
-
-static int send_json_answer(walk *w) {
-  char *s = cJSON_PrintUnformatted(w->json_input);
-  if (!s) return PIER_ENOMEM;
-  pier_chat_event ev = {.kind = PIER_CHAT_EV_TEXT, .text = pier_slice_from(s)};
-  int rc = w->on_event(w->arg, &ev);
-  cJSON_free(s);
-  return rc;
 }
 
 /* A 200 reply that is an error object: one ERROR event. */
@@ -126,7 +92,7 @@ int pier_anthropic_response_events(const cJSON *resp, const pier_anthropic_info 
   pier_chat_event ev = {.kind = PIER_CHAT_EV_START};
   int rc = on_event(arg, &ev);
   for (block = content->child; !rc && block; block = block->next) rc = send_block(&w, block);
-  if (!rc && w.json_input) rc = send_json_answer(&w);
+  if (!rc && w.json_input) rc = pier_reply_json(on_event, arg, w.json_input);
   if (rc) return rc;
   ev.kind = PIER_CHAT_EV_FINISH;
   ev.finish_reason = pier_anthropic_finish_for(pier_json_str(resp, "stop_reason"), w.json_mode, w.tools);
@@ -136,18 +102,18 @@ int pier_anthropic_response_events(const cJSON *resp, const pier_anthropic_info 
   return on_event(arg, &uev);
 }
 
+typedef struct reply_ctx {
+  const cJSON *resp;
+  const pier_anthropic_info *info;
+} reply_ctx;
+
+static int reply_events(const void *ctx, pier_chat_on_event on_event, void *arg, char *err, size_t errlen) {
+  const reply_ctx *c = ctx;
+  return pier_anthropic_response_events(c->resp, c->info, on_event, arg, err, errlen);
+}
+
 int pier_anthropic_response(const cJSON *resp, const pier_anthropic_info *info, const pier_openai_meta *meta,
                             pier_buf *out, char *err, size_t errlen) {
-  pier_openai_agg agg;
-  int rc = pier_openai_agg_init(&agg, meta);
-  if (rc) {
-    snprintf(err, errlen, "%s while preparing the chat completion", pier_strerror(rc));
-    return rc;
-  }
-  rc = pier_anthropic_response_events(resp, info, pier_openai_agg_on_event, &agg, err, errlen);
-  if (!rc) rc = pier_openai_agg_finish(&agg, out);
-  if (rc && rc != PIER_EPROTO && rc != PIER_EUPSTREAM)
-    snprintf(err, errlen, "%s while writing the chat completion", pier_strerror(rc));
-  pier_openai_agg_dispose(&agg);
-  return rc;
+  reply_ctx c = {resp, info};
+  return pier_reply_completion(reply_events, &c, meta, false, out, err, errlen);
 }

@@ -8,8 +8,8 @@
 #include "base/json.h"
 #include "base/util.h"
 #include "llm/gemini_map_int.h"
+#include "llm/reply.h"
 
-#define TOKENS_MAX 1e15     /* counts above this are garbage; clamp rather than overflow int64 */
 #define CALL_ID_RANDOM 24   /* "call_" + 24 [a-z0-9], like OpenAI's own ids */
 #define GEMINI_ID_BYTES_MAX 256
 
@@ -22,17 +22,13 @@ const char *pier_gemini_finish_reason(const char *finish_reason, bool tool_calls
   return tool_calls ? "tool_calls" : "stop";
 }
 
-static int64_t count(const cJSON *u, const char *key) {
-  double d = pier_json_num(u, key, 0);
-  return d > 0 ? (int64_t)(d < TOKENS_MAX ? d : TOKENS_MAX) : 0;
-}
-
 void pier_gemini_usage_read(const cJSON *usage_metadata, pier_usage *out) {
+  const cJSON *u = usage_metadata;
   memset(out, 0, sizeof *out);
-  out->prompt_tokens = count(usage_metadata, "promptTokenCount") + count(usage_metadata, "toolUsePromptTokenCount");
-  out->completion_tokens = count(usage_metadata, "candidatesTokenCount") + count(usage_metadata, "thoughtsTokenCount");
-  out->cache_read_tokens = count(usage_metadata, "cachedContentTokenCount");
-  out->total_tokens = count(usage_metadata, "totalTokenCount");
+  out->prompt_tokens = pier_reply_count(u, "promptTokenCount") + pier_reply_count(u, "toolUsePromptTokenCount");
+  out->completion_tokens = pier_reply_count(u, "candidatesTokenCount") + pier_reply_count(u, "thoughtsTokenCount");
+  out->cache_read_tokens = pier_reply_count(u, "cachedContentTokenCount");
+  out->total_tokens = pier_reply_count(u, "totalTokenCount");
   if (out->total_tokens == 0) out->total_tokens = out->prompt_tokens + out->completion_tokens;
 }
 
@@ -135,22 +131,19 @@ int pier_gemini_response_events(const cJSON *resp, const pier_gemini_info *info,
   return on_event(arg, &uev);
 }
 
+typedef struct reply_ctx {
+  const cJSON *resp;
+  const pier_gemini_info *info;
+} reply_ctx;
+
+static int reply_events(const void *ctx, pier_chat_on_event on_event, void *arg, char *err, size_t errlen) {
+  const reply_ctx *c = ctx;
+  return pier_gemini_response_events(c->resp, c->info, on_event, arg, err, errlen);
+}
+
+/* After a blocked prompt (PIER_EUPSTREAM) the aggregator still writes the error body. */
 int pier_gemini_response(const cJSON *resp, const pier_gemini_info *info, const pier_openai_meta *meta,
                          pier_buf *out, char *err, size_t errlen) {
-  pier_openai_agg agg;
-  int rc = pier_openai_agg_init(&agg, meta);
-  if (rc) {
-    snprintf(err, errlen, "%s while preparing the chat completion", pier_strerror(rc));
-    return rc;
-  }
-  rc = pier_gemini_response_events(resp, info, pier_openai_agg_on_event, &agg, err, errlen);
-  if (!rc || rc == PIER_EUPSTREAM) { /* after a blocked prompt the aggregator writes the error body */
-    int frc = pier_openai_agg_finish(&agg, out);
-    if (frc && frc != PIER_EUPSTREAM) rc = frc;
-    else if (frc == PIER_EUPSTREAM) rc = PIER_EUPSTREAM;
-  }
-  if (rc && rc != PIER_EPROTO && rc != PIER_EUPSTREAM)
-    snprintf(err, errlen, "%s while writing the chat completion", pier_strerror(rc));
-  pier_openai_agg_dispose(&agg);
-  return rc;
+  reply_ctx c = {resp, info};
+  return pier_reply_completion(reply_events, &c, meta, true, out, err, errlen);
 }
