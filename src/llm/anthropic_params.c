@@ -10,8 +10,7 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "llm/anthropic_int.h"
-
-enum choice { CHOICE_UNSET, CHOICE_AUTO, CHOICE_ANY, CHOICE_NONE, CHOICE_TOOL };
+#include "llm/oai_parts.h"
 
 static const cJSON *opt(const pier_anthropic_build_st *b, const char *key) { return pier_anthropic_opt(b->req, key); }
 
@@ -173,57 +172,16 @@ static bool spec_named(const cJSON *specs, const char *name) {
   return false;
 }
 
-/* tool_choice: "auto" | "required" | "none" | {"type":"function","function":{"name"}}. */
-static int read_choice(pier_anthropic_build_st *b, const cJSON *specs, enum choice *c, const char **name) {
-  const cJSON *tc = opt(b, "tool_choice");
-  *c = CHOICE_UNSET;
-  if (!tc) return 0;
-  if (cJSON_IsString(tc)) {
-    const char *s = tc->valuestring;
-    *c = !strcmp(s, "auto") ? CHOICE_AUTO : !strcmp(s, "required") ? CHOICE_ANY : !strcmp(s, "none") ? CHOICE_NONE
-                                                                                                      : CHOICE_UNSET;
-    if (*c == CHOICE_UNSET)
-      return pier_anthropic_bad(b, "tool_choice must be \"auto\", \"required\", \"none\" or "
-                                   "{\"type\":\"function\",\"function\":{\"name\":...}}; got \"%s\"", s);
-    if (*c == CHOICE_ANY && !specs->child)
-      return pier_anthropic_bad(b, "tool_choice: \"required\" needs at least one entry in tools");
-    return 0;
-  }
-  *name = pier_json_str(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
-  if (!cJSON_IsObject(tc) || !*name)
-    return pier_anthropic_bad(b, "tool_choice.function.name must be a string naming one of tools");
-  if (!spec_named(specs, *name))
-    return pier_anthropic_bad(b, "tool_choice.function.name: no tool named \"%s\" in tools", *name);
-  *c = CHOICE_TOOL;
-  return 0;
+static int read_choice(pier_anthropic_build_st *b, const cJSON *specs, pier_oai_choice *c, const char **name) {
+  return pier_oai_tool_choice(opt(b, "tool_choice"), specs, spec_named, c, name, b->err, b->errlen);
 }
 
 /* response_format json_object / json_schema -> the synthetic json_tool_call. */
 static int add_json_tool(pier_anthropic_build_st *b, cJSON *specs) {
-  const cJSON *rf = opt(b, "response_format");
-  if (!rf) return 0;
-  const char *type = pier_json_str(rf, "type");
-  if (!cJSON_IsObject(rf) || !type)
-    return pier_anthropic_bad(b, "response_format must be an object with a string \"type\"");
-  if (!strcmp(type, "text")) return 0;
-  cJSON *schema = NULL;
-  const char *desc = "Return the final answer as this tool's input.";
-  if (!strcmp(type, "json_schema")) {
-    const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(js, "schema");
-    if (!cJSON_IsObject(s)) return pier_anthropic_bad(b, "response_format.json_schema.schema must be an object");
-    if (pier_json_str(js, "description")) desc = pier_json_str(js, "description");
-    if (!(schema = cJSON_Duplicate(s, true))) return PIER_ENOMEM;
-  } else if (!strcmp(type, "json_object")) {
-    if (!(schema = cJSON_CreateObject()) || !cJSON_AddStringToObject(schema, "type", "object") ||
-        !cJSON_AddBoolToObject(schema, "additionalProperties", true) ||
-        !cJSON_AddObjectToObject(schema, "properties")) {
-      cJSON_Delete(schema);
-      return PIER_ENOMEM;
-    }
-  } else {
-    return pier_anthropic_bad(b, "response_format.type must be text, json_object or json_schema; got \"%s\"", type);
-  }
+  cJSON *schema;
+  const char *desc;
+  int rc = pier_oai_json_schema(opt(b, "response_format"), &schema, &desc, b->err, b->errlen);
+  if (rc || !schema) return rc;
   b->info->json_mode = true;
   return spec_add(specs, PIER_ANTHROPIC_JSON_TOOL, desc, schema, NULL);
 }
@@ -239,18 +197,19 @@ static int add_history_tools(pier_anthropic_build_st *b, cJSON *specs) {
 }
 
 /* {"type":"auto"|"any"|"none"|"tool","name"?,"disable_parallel_tool_use"?}. */
-static int add_choice(cJSON *body, enum choice c, const char *name, bool no_parallel) {
+static int add_choice(cJSON *body, pier_oai_choice c, const char *name, bool no_parallel) {
   static const char *const types[] = {"auto", "auto", "any", "none", "tool"};
   cJSON *tc = cJSON_AddObjectToObject(body, "tool_choice");
   if (!tc || !cJSON_AddStringToObject(tc, "type", types[c])) return PIER_ENOMEM;
-  if (c == CHOICE_TOOL && !cJSON_AddStringToObject(tc, "name", name)) return PIER_ENOMEM;
-  if (no_parallel && c != CHOICE_NONE && !cJSON_AddTrueToObject(tc, "disable_parallel_tool_use")) return PIER_ENOMEM;
+  if (c == PIER_OAI_CHOICE_TOOL && !cJSON_AddStringToObject(tc, "name", name)) return PIER_ENOMEM;
+  if (no_parallel && c != PIER_OAI_CHOICE_NONE && !cJSON_AddTrueToObject(tc, "disable_parallel_tool_use"))
+    return PIER_ENOMEM;
   return 0;
 }
 
 static int add_tools(pier_anthropic_build_st *b, cJSON *body, bool thinking) {
   const cJSON *tools = opt(b, "tools"), *t, *par = opt(b, "parallel_tool_calls");
-  enum choice c;
+  pier_oai_choice c;
   const char *name = NULL;
   int k = 0, rc;
   if (tools && !cJSON_IsArray(tools)) return pier_anthropic_bad(b, "tools must be an array");
@@ -261,18 +220,19 @@ static int add_tools(pier_anthropic_build_st *b, cJSON *body, bool thinking) {
   if ((rc = read_choice(b, specs, &c, &name))) goto out;
   bool user_tools = specs->child != NULL;
   if ((rc = add_json_tool(b, specs))) goto out;
-  if (b->info->json_mode && !user_tools) c = CHOICE_TOOL, name = PIER_ANTHROPIC_JSON_TOOL;
-  if (thinking && (c == CHOICE_ANY || c == CHOICE_TOOL)) c = CHOICE_AUTO; /* Anthropic rejects forced tools */
+  if (b->info->json_mode && !user_tools) c = PIER_OAI_CHOICE_TOOL, name = PIER_ANTHROPIC_JSON_TOOL;
+  if (thinking && (c == PIER_OAI_CHOICE_ANY || c == PIER_OAI_CHOICE_TOOL))
+    c = PIER_OAI_CHOICE_AUTO; /* Anthropic rejects forced tools */
   if (!specs->child && b->history_tools) {
     if ((rc = add_history_tools(b, specs))) goto out;
-    c = CHOICE_NONE; /* declared only so the history is accepted: not to be called */
+    c = PIER_OAI_CHOICE_NONE; /* declared only so the history is accepted: not to be called */
   }
   if (!specs->child) goto out; /* rc == 0: no tools, no tool_choice */
   bool no_parallel = par && cJSON_IsFalse(par);
-  if (c == CHOICE_UNSET && no_parallel) c = CHOICE_AUTO;
+  if (c == PIER_OAI_CHOICE_UNSET && no_parallel) c = PIER_OAI_CHOICE_AUTO;
   if (!cJSON_AddItemToObject(body, "tools", specs)) goto nomem;
   specs = NULL;
-  return c == CHOICE_UNSET ? 0 : add_choice(body, c, name, no_parallel);
+  return c == PIER_OAI_CHOICE_UNSET ? 0 : add_choice(body, c, name, no_parallel);
 nomem:
   rc = PIER_ENOMEM;
 out:

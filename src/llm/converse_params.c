@@ -8,10 +8,9 @@
 #include "base/json.h"
 #include "base/limits.h"
 #include "llm/converse_int.h"
+#include "llm/oai_parts.h"
 
 #define DEFAULT_ANSWER_TOKENS 1024 /* room left for the answer when thinking needs maxTokens raised */
-
-enum choice { CHOICE_UNSET, CHOICE_AUTO, CHOICE_ANY, CHOICE_NONE, CHOICE_TOOL };
 
 /* The request member `key`, NULL when absent or JSON null. */
 static const cJSON *opt(const pier_converse_build_st *b, const char *key) {
@@ -189,57 +188,16 @@ static bool spec_named(const cJSON *specs, const char *name) {
   return false;
 }
 
-/* tool_choice: "auto" | "required" | "none" | {"type":"function","function":{"name"}}. */
-static int read_choice(pier_converse_build_st *b, const cJSON *specs, enum choice *c, const char **name) {
-  const cJSON *tc = opt(b, "tool_choice");
-  *c = CHOICE_UNSET;
-  if (!tc) return 0;
-  if (cJSON_IsString(tc)) {
-    const char *s = tc->valuestring;
-    *c = !strcmp(s, "auto") ? CHOICE_AUTO : !strcmp(s, "required") ? CHOICE_ANY : !strcmp(s, "none") ? CHOICE_NONE
-                                                                                                      : CHOICE_UNSET;
-    if (*c == CHOICE_UNSET)
-      return pier_converse_bad(b, "tool_choice must be \"auto\", \"required\", \"none\" or "
-                                  "{\"type\":\"function\",\"function\":{\"name\":...}}; got \"%s\"", s);
-    if (*c == CHOICE_ANY && !specs->child)
-      return pier_converse_bad(b, "tool_choice: \"required\" needs at least one entry in tools");
-    return 0;
-  }
-  *name = pier_json_str(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
-  if (!cJSON_IsObject(tc) || !*name)
-    return pier_converse_bad(b, "tool_choice.function.name must be a string naming one of tools");
-  if (!spec_named(specs, *name))
-    return pier_converse_bad(b, "tool_choice.function.name: no tool named \"%s\" in tools", *name);
-  *c = CHOICE_TOOL;
-  return 0;
+static int read_choice(pier_converse_build_st *b, const cJSON *specs, pier_oai_choice *c, const char **name) {
+  return pier_oai_tool_choice(opt(b, "tool_choice"), specs, spec_named, c, name, b->err, b->errlen);
 }
 
 /* response_format json_object / json_schema -> the synthetic json_tool_call. */
 static int add_json_tool(pier_converse_build_st *b, cJSON *specs) {
-  const cJSON *rf = opt(b, "response_format");
-  if (!rf) return 0;
-  const char *type = pier_json_str(rf, "type");
-  if (!cJSON_IsObject(rf) || !type)
-    return pier_converse_bad(b, "response_format must be an object with a string \"type\"");
-  if (!strcmp(type, "text")) return 0;
-  cJSON *schema = NULL;
-  const char *desc = "Return the final answer as this tool's input.";
-  if (!strcmp(type, "json_schema")) {
-    const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(js, "schema");
-    if (!cJSON_IsObject(s)) return pier_converse_bad(b, "response_format.json_schema.schema must be an object");
-    if (pier_json_str(js, "description")) desc = pier_json_str(js, "description");
-    if (!(schema = cJSON_Duplicate(s, true))) return PIER_ENOMEM;
-  } else if (!strcmp(type, "json_object")) {
-    if (!(schema = cJSON_CreateObject()) || !cJSON_AddStringToObject(schema, "type", "object") ||
-        !cJSON_AddBoolToObject(schema, "additionalProperties", true) ||
-        !cJSON_AddObjectToObject(schema, "properties")) {
-      cJSON_Delete(schema);
-      return PIER_ENOMEM;
-    }
-  } else {
-    return pier_converse_bad(b, "response_format.type must be text, json_object or json_schema; got \"%s\"", type);
-  }
+  cJSON *schema;
+  const char *desc;
+  int rc = pier_oai_json_schema(opt(b, "response_format"), &schema, &desc, b->err, b->errlen);
+  if (rc || !schema) return rc;
   b->info->json_mode = true;
   return spec_add(specs, PIER_CONVERSE_JSON_TOOL, desc, schema);
 }
@@ -255,17 +213,17 @@ static int add_history_tools(pier_converse_build_st *b, cJSON *specs) {
 }
 
 /* The member of toolChoice for an auto / any / tool choice. */
-static int add_choice(cJSON *tc, enum choice c, const char *name) {
-  if (c == CHOICE_AUTO) return cJSON_AddObjectToObject(tc, "auto") ? 0 : PIER_ENOMEM;
-  if (c == CHOICE_ANY) return cJSON_AddObjectToObject(tc, "any") ? 0 : PIER_ENOMEM;
-  if (c != CHOICE_TOOL) return 0;
+static int add_choice(cJSON *tc, pier_oai_choice c, const char *name) {
+  if (c == PIER_OAI_CHOICE_AUTO) return cJSON_AddObjectToObject(tc, "auto") ? 0 : PIER_ENOMEM;
+  if (c == PIER_OAI_CHOICE_ANY) return cJSON_AddObjectToObject(tc, "any") ? 0 : PIER_ENOMEM;
+  if (c != PIER_OAI_CHOICE_TOOL) return 0;
   cJSON *t = cJSON_AddObjectToObject(tc, "tool");
   return t && cJSON_AddStringToObject(t, "name", name) ? 0 : PIER_ENOMEM;
 }
 
 static int add_tools(pier_converse_build_st *b, bool thinking) {
   const cJSON *tools = opt(b, "tools"), *t;
-  enum choice c;
+  pier_oai_choice c;
   const char *name = NULL;
   int k = 0, rc;
   if (tools && !cJSON_IsArray(tools)) return pier_converse_bad(b, "tools must be an array");
@@ -273,15 +231,16 @@ static int add_tools(pier_converse_build_st *b, bool thinking) {
   if (!specs) goto nomem;
   cJSON_ArrayForEach(t, tools) if ((rc = add_user_tool(b, k++, t, specs))) goto out;
   if ((rc = read_choice(b, specs, &c, &name))) goto out;
-  if (c == CHOICE_NONE) /* Converse has no "none": drop the tools unless the history needs them */
+  if (c == PIER_OAI_CHOICE_NONE) /* Converse has no "none": drop the tools unless the history needs them */
     while (specs->child && !b->history_tools) cJSON_Delete(cJSON_DetachItemFromArray(specs, 0));
   bool user_tools = specs->child != NULL;
   if ((rc = add_json_tool(b, specs))) goto out;
-  if (b->info->json_mode && !user_tools) c = CHOICE_TOOL, name = PIER_CONVERSE_JSON_TOOL;
-  if (thinking && (c == CHOICE_ANY || c == CHOICE_TOOL)) c = CHOICE_AUTO; /* Anthropic rejects forced tools */
+  if (b->info->json_mode && !user_tools) c = PIER_OAI_CHOICE_TOOL, name = PIER_CONVERSE_JSON_TOOL;
+  if (thinking && (c == PIER_OAI_CHOICE_ANY || c == PIER_OAI_CHOICE_TOOL))
+    c = PIER_OAI_CHOICE_AUTO; /* Anthropic rejects forced tools */
   if (!specs->child && b->history_tools && (rc = add_history_tools(b, specs))) goto out;
   if (!specs->child) goto out; /* rc == 0: no toolConfig */
-  if (c == CHOICE_AUTO || c == CHOICE_ANY || c == CHOICE_TOOL) {
+  if (c == PIER_OAI_CHOICE_AUTO || c == PIER_OAI_CHOICE_ANY || c == PIER_OAI_CHOICE_TOOL) {
     cJSON *tc = cJSON_AddObjectToObject(cfg, "toolChoice");
     if (!tc) goto nomem;
     if ((rc = add_choice(tc, c, name))) goto out;

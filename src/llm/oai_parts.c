@@ -74,3 +74,71 @@ int pier_oai_tool_text(int i, const cJSON *content, pier_buf *out, char *err,
   }
   return 0;
 }
+
+int pier_oai_tool_choice(const cJSON *tc, const cJSON *specs, bool (*named)(const cJSON *specs, const char *name),
+                         pier_oai_choice *c, const char **name, char *err, size_t errlen) {
+  *c = PIER_OAI_CHOICE_UNSET;
+  if (!tc) return 0;
+  if (cJSON_IsString(tc)) {
+    const char *s = tc->valuestring;
+    *c = !strcmp(s, "auto")       ? PIER_OAI_CHOICE_AUTO
+         : !strcmp(s, "required") ? PIER_OAI_CHOICE_ANY
+         : !strcmp(s, "none")     ? PIER_OAI_CHOICE_NONE
+                                  : PIER_OAI_CHOICE_UNSET;
+    if (*c == PIER_OAI_CHOICE_UNSET) {
+      snprintf(err, errlen, "tool_choice must be \"auto\", \"required\", \"none\" or "
+                            "{\"type\":\"function\",\"function\":{\"name\":...}}; got \"%s\"", s);
+      return PIER_EINVAL;
+    }
+    if (*c == PIER_OAI_CHOICE_ANY && !specs->child) {
+      snprintf(err, errlen, "tool_choice: \"required\" needs at least one entry in tools");
+      return PIER_EINVAL;
+    }
+    return 0;
+  }
+  *name = pier_json_str(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+  if (!cJSON_IsObject(tc) || !*name) {
+    snprintf(err, errlen, "tool_choice.function.name must be a string naming one of tools");
+    return PIER_EINVAL;
+  }
+  if (!named(specs, *name)) {
+    snprintf(err, errlen, "tool_choice.function.name: no tool named \"%s\" in tools", *name);
+    return PIER_EINVAL;
+  }
+  *c = PIER_OAI_CHOICE_TOOL;
+  return 0;
+}
+
+int pier_oai_json_schema(const cJSON *rf, cJSON **schema, const char **desc, char *err, size_t errlen) {
+  *schema = NULL;
+  *desc = "Return the final answer as this tool's input.";
+  if (!rf) return 0;
+  const char *type = pier_json_str(rf, "type");
+  if (!cJSON_IsObject(rf) || !type) {
+    snprintf(err, errlen, "response_format must be an object with a string \"type\"");
+    return PIER_EINVAL;
+  }
+  if (!strcmp(type, "text")) return 0;
+  if (!strcmp(type, "json_schema")) {
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(js, "schema");
+    if (!cJSON_IsObject(s)) {
+      snprintf(err, errlen, "response_format.json_schema.schema must be an object");
+      return PIER_EINVAL;
+    }
+    if (pier_json_str(js, "description")) *desc = pier_json_str(js, "description");
+    return (*schema = cJSON_Duplicate(s, true)) ? 0 : PIER_ENOMEM;
+  }
+  if (!strcmp(type, "json_object")) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "type", "object") ||
+        !cJSON_AddBoolToObject(o, "additionalProperties", true) || !cJSON_AddObjectToObject(o, "properties")) {
+      cJSON_Delete(o);
+      return PIER_ENOMEM;
+    }
+    *schema = o;
+    return 0;
+  }
+  snprintf(err, errlen, "response_format.type must be text, json_object or json_schema; got \"%s\"", type);
+  return PIER_EINVAL;
+}

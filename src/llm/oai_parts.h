@@ -1,6 +1,7 @@
-/* oai_parts.h — reading the content parts of OpenAI chat messages, shared by
- * the provider request mappings (Converse, Gemini, Anthropic). Errors are
- * written into err as "messages[i].content[j]...: what is wrong". */
+/* oai_parts.h — reading OpenAI chat requests (content parts of messages,
+ * tool_choice, response_format), shared by the provider request mappings
+ * (Converse, Gemini, Anthropic). Errors are written into err naming the field,
+ * e.g. "messages[i].content[j]...: what is wrong". */
 #ifndef PIER_LLM_OAI_PARTS_H
 #define PIER_LLM_OAI_PARTS_H
 
@@ -25,5 +26,19 @@ const char *pier_oai_part_text(int i, int j, const cJSON *part, char *err,
  * PIER_EINVAL with err set when it holds anything else. */
 int pier_oai_tool_text(int i, const cJSON *content, pier_buf *out, char *err,
                        size_t errlen);
+
+/* tool_choice: "auto" | "required" | "none" | {"type":"function","function":{"name"}}. */
+typedef enum pier_oai_choice {
+  PIER_OAI_CHOICE_UNSET, PIER_OAI_CHOICE_AUTO, PIER_OAI_CHOICE_ANY, PIER_OAI_CHOICE_NONE, PIER_OAI_CHOICE_TOOL
+} pier_oai_choice;
+/* tc: the request's tool_choice (NULL when absent or null); has_tools: tools
+ * holds at least one entry; named(specs, name): a tool of that name exists. */
+int pier_oai_tool_choice(const cJSON *tc, const cJSON *specs, bool (*named)(const cJSON *specs, const char *name),
+                         pier_oai_choice *c, const char **name, char *err, size_t errlen);
+
+/* response_format (NULL when absent or null): *schema stays NULL for none and
+ * "text"; for json_object / json_schema it becomes the schema (owned) of the
+ * tool that carries a JSON-mode answer, and *desc its description. */
+int pier_oai_json_schema(const cJSON *rf, cJSON **schema, const char **desc, char *err, size_t errlen);
 
 #endif
