@@ -199,23 +199,40 @@ def pier_factory():
             srv.cleanup()
 
 
+def parse_head(head):
+    """(status, headers_dict with lower-case names) of a raw HTTP/1.1 response head (bytes,
+    without the blank line)."""
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers
+
+
+def final_head(buf):
+    """(status, headers_dict, rest) of the first response head in raw bytes that is not a
+    100 Continue; None while no such head is complete."""
+    while True:
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        status, headers = parse_head(head)
+        if status != 100:
+            return status, headers, rest
+        buf = rest
+
+
 def parse_responses(raw):
     """Split raw HTTP/1.1 bytes into [(status, headers_dict, body_bytes)] (Content-Length or chunked)."""
     out = []
     buf = raw
     while buf:
-        head, sep, rest = buf.partition(b"\r\n\r\n")
-        if not sep:
+        got = final_head(buf)
+        if got is None:
             break
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ")[1])
-        headers = {}
-        for ln in lines[1:]:
-            k, _, v = ln.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        if status == 100:
-            buf = rest
-            continue
+        status, headers, rest = got
         if headers.get("transfer-encoding") == "chunked":
             body = b""
             while True:
@@ -236,3 +253,68 @@ def parse_responses(raw):
 
 def jdump(v):
     return json.dumps(v, separators=(",", ":"))
+
+
+class RawResponse:
+    """What raw_http read: status, headers (lower-case names), chunks (the HTTP chunks
+    as sent; one piece for a Content-Length body), complete (the body ended properly),
+    error (the OSError that cut the read short, if any)."""
+
+    def __init__(self):
+        self.status = None
+        self.headers = {}
+        self.chunks = []
+        self.complete = False
+        self.error = None
+
+    @property
+    def body(self):
+        return b"".join(self.chunks)
+
+
+def raw_http(port, method, path, data, headers, on_chunk=None, timeout=5):
+    """One HTTP/1.1 request over a raw socket to 127.0.0.1:port (data: body bytes, sent
+    as application/json), keeping the chunk boundaries as the server sent them.
+    on_chunk(resp) returning True closes the connection early."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    hdrs = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json",
+            "Content-Length": str(len(data))}
+    hdrs.update(headers)
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
+    sock.sendall(head.encode() + b"\r\n" + data)
+    f = sock.makefile("rb")
+    resp = RawResponse()
+    try:
+        resp.status = int(f.readline().split()[1])
+        while True:
+            line = f.readline().decode().rstrip("\r\n")
+            if not line:
+                break
+            k, _, v = line.partition(":")
+            resp.headers[k.strip().lower()] = v.strip()
+        if "content-length" in resp.headers:
+            resp.chunks.append(f.read(int(resp.headers["content-length"])))
+            resp.complete = True
+        else:
+            while True:
+                line = f.readline()
+                if not line.endswith(b"\r\n"):
+                    break
+                size = int(line.strip(), 16)
+                if size == 0:
+                    f.readline()
+                    resp.complete = True
+                    break
+                piece = f.read(size)
+                resp.chunks.append(piece)
+                if len(piece) < size:
+                    break
+                f.read(2)
+                if on_chunk and on_chunk(resp):
+                    break
+    except OSError as e:
+        resp.error = e
+    finally:
+        f.close()
+        sock.close()
+    return resp

@@ -17,6 +17,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from conftest import PierServer
 from mocks.bedrock import MockBedrock
 
@@ -178,6 +180,30 @@ class Stack:
                 self.mock.stop()
 
 
+def fresh(stack):
+    """Body of a per-test fixture: the stack with its mock reset; a mock bug fails the test."""
+    stack.mock.reset()
+    yield stack
+    assert stack.mock.errors == [], stack.mock.errors[0]
+
+
+def stack_fixtures(**stack_kw):
+    """The fixture pair of a run-test module: `stack`, one Stack(**stack_kw) per module,
+    and `st`, that stack freshened for each test. Use: stack, st = stack_fixtures()."""
+
+    @pytest.fixture(scope="module")
+    def stack():
+        s = Stack(**stack_kw)
+        yield s
+        s.close()
+
+    @pytest.fixture
+    def st(stack):
+        yield from fresh(stack)
+
+    return stack, st
+
+
 def converse_text(rec):
     """The user text of a Converse request the mock received."""
     msgs = rec.json["messages"]
@@ -330,6 +356,12 @@ def signature(secret, timestamp, body):
 # ---------------------------------------------------------------------------------------
 # SSE
 
+def sse_field(line):
+    """An SSE 'field: value' line -> (field, value), one leading space of the value dropped."""
+    field, _, value = line.partition(":")
+    return field, value[1:] if value.startswith(" ") else value
+
+
 class EventStream:
     """GET an SSE endpoint with http.client and read it event by event:
     next() -> (event name, data string) or None at the end of the body."""
@@ -354,8 +386,7 @@ class EventStream:
             if line.startswith(":"):
                 self.comments += 1
                 continue
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
+            field, value = sse_field(line)
             if field == "event":
                 name = value
             elif field == "data":

@@ -16,25 +16,14 @@ import pytest
 from conftest import PIER_BIN
 
 from mocks.bedrock import Error, Reply
-from run_util import COLLECTION, SONNET, TID, TS, Stack, wait_until
+from run_util import COLLECTION, SONNET, TID, TS, Stack, stack_fixtures, wait_until
 
 ENV_SECRET = "chatsecret-Vb3Nq8Rw1Lk5"
 STEP_KEYS = {"activity", "key", "status", "inputs", "outputs", "error", "usage", "latency_ms", "created", "ended",
              "duration_seconds"}
 
 
-@pytest.fixture(scope="module")
-def stack():
-    s = Stack(env={"CHAT_TOKEN": ENV_SECRET})
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(stack):
-    stack.mock.reset()
-    yield stack
-    assert stack.mock.errors == [], stack.mock.errors[0]
+stack, st = stack_fixtures(env={"CHAT_TOKEN": ENV_SECRET})
 
 
 def chat(st, body, token=None):

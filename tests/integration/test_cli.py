@@ -305,17 +305,24 @@ def test_env_set_reads_the_value_from_stdin_never_argv(stack):
     assert p.stdout == "" and "No environment variables." in p.stderr
 
 
+def read_chunk(fd, wait):
+    """One read of fd (a pty's master side) within `wait` seconds: None if nothing came,
+    b"" once the other side is closed."""
+    if not select.select([fd], [], [], wait)[0]:
+        return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
+
+
 def _read_until(fd, needle, timeout=10):
     data, deadline = b"", time.monotonic() + timeout
     while needle not in data and time.monotonic() < deadline:
-        if select.select([fd], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
+        chunk = read_chunk(fd, 0.2)
+        if chunk == b"":
+            break
+        data += chunk or b""
     return data
 
 

@@ -9,7 +9,6 @@ import json
 import os
 import pty
 import re
-import select
 import subprocess
 import time
 
@@ -17,7 +16,7 @@ import pytest
 
 from conftest import PIER_BIN
 from mocks.bedrock import Error, Reply, SlowStream, Stall
-from test_cli import BEARER, ECHO_WF, ESC, Stack, no_escapes
+from test_cli import BEARER, ECHO_WF, ESC, Stack, no_escapes, read_chunk
 
 SONNET = "us.anthropic.claude-sonnet-4-6"
 AKID, SECRET = "AKIACLITESTKEY000001", "cliSecret/0123456789abcdefGHIJKLMNOPQRSTu"
@@ -97,25 +96,25 @@ def test_follow_shows_a_slow_step_running_then_done(stack):
     assert float(chat_done[4].rstrip("s")) >= 0.7
 
 
+def read_pty(master, idle):
+    """What the pty's master side gets until the other side closes or `idle` seconds pass
+    without output."""
+    data = b""
+    while True:
+        chunk = read_chunk(master, idle)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def test_follow_on_a_terminal_draws_a_spinner(stack):
     stack.mock.script(Stall(0.8, then=Reply(text="tty")))
     master, slave = pty.openpty()
     proc = subprocess.Popen([PIER_BIN, "run", "acme/pong", "--follow"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=slave, env=stack.env())
     os.close(slave)
-    err = b""
     try:
-        while True:
-            r, _, _ = select.select([master], [], [], 10)
-            if not r:
-                break
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            err += chunk
+        err = read_pty(master, 10)
     finally:
         out = proc.stdout.read()
         proc.wait(10)
@@ -133,15 +132,7 @@ def test_follow_no_color_on_a_terminal(stack):
     proc = subprocess.run([PIER_BIN, "run", "acme/echo", "--follow"], stdout=subprocess.PIPE, stderr=slave,
                           env=stack.env(NO_COLOR="1"), timeout=30)
     os.close(slave)
-    data = b""
-    while select.select([master], [], [], 0.2)[0]:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
+    data = read_pty(master, 0.2)
     os.close(master)
     assert proc.returncode == 0 and b"\x1b[3" not in data and "✓ a".encode() in data
 

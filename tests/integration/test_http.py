@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import jdump, parse_responses
+from conftest import final_head, jdump, parse_responses
 
 JSON = "application/json"
 
@@ -64,18 +64,10 @@ def read_responses(sock, count, timeout=5.0):
     out = []
     while True:
         while len(out) < count:
-            head, sep, rest = buf.partition(b"\r\n\r\n")
-            if not sep:
+            got = final_head(buf)
+            if got is None:
                 break
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ")[1])
-            headers = {}
-            for ln in lines[1:]:
-                k, _, v = ln.partition(":")
-                headers[k.strip().lower()] = v.strip()
-            if status == 100:
-                buf = rest
-                continue
+            status, headers, rest = got
             n = int(headers.get("content-length", "0"))
             if len(rest) < n:
                 break

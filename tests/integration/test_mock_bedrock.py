@@ -5,7 +5,6 @@ import base64
 import datetime
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -18,6 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
+from conftest import raw_http
 from mocks import eventstream
 from mocks.bedrock import (
     ERRORS, DropMidStream, Error, MockBedrock, Reply, SlowStream, Stall, StreamException,
@@ -95,65 +95,11 @@ def events_of(data):
     return res
 
 
-class RawResponse:
-    def __init__(self):
-        self.status = None
-        self.headers = {}
-        self.chunks = []
-        self.complete = False
-        self.error = None
-
-    @property
-    def body(self):
-        return b"".join(self.chunks)
-
-
 def raw_post(mock, path, body, headers=None, on_chunk=None, timeout=5):
     """POST over a raw socket, keeping the HTTP chunk boundaries as sent by the mock.
     on_chunk(resp) returning True closes the connection early."""
-    sock = socket.create_connection(("127.0.0.1", mock.port), timeout=timeout)
-    hdrs = {"Host": f"127.0.0.1:{mock.port}", "Content-Type": "application/json",
-            "Content-Length": str(len(body))}
-    hdrs.update(bearer() if headers is None else headers)
-    head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
-    sock.sendall(head.encode() + body)
-    f = sock.makefile("rb")
-    resp = RawResponse()
-    try:
-        resp.status = int(f.readline().split()[1])
-        while True:
-            line = f.readline().decode().rstrip("\r\n")
-            if not line:
-                break
-            k, _, v = line.partition(":")
-            resp.headers[k.strip().lower()] = v.strip()
-        if "content-length" in resp.headers:
-            resp.chunks.append(f.read(int(resp.headers["content-length"])))
-            resp.complete = True
-        else:
-            while True:
-                line = f.readline()
-                if not line.endswith(b"\r\n"):
-                    break
-                size = int(line.strip(), 16)
-                if size == 0:
-                    f.readline()
-                    resp.complete = True
-                    break
-                data = f.read(size)
-                if len(data) < size:
-                    resp.chunks.append(data)
-                    break
-                resp.chunks.append(data)
-                f.read(2)
-                if on_chunk and on_chunk(resp):
-                    break
-    except OSError as e:
-        resp.error = e
-    finally:
-        f.close()
-        sock.close()
-    return resp
+    return raw_http(mock.port, "POST", path, body, bearer() if headers is None else headers,
+                    on_chunk, timeout)
 
 
 # ------------------------------------------------------------------------- event stream

@@ -4,19 +4,20 @@ back with a tiny parser, random byte splits, every scripted behaviour, embedding
 
 import base64
 import json
-import socket
 import struct
 import time
 
 import pytest
 import requests
 
+from conftest import raw_http
 from mocks.anthropic import MockAnthropic
 from mocks.common import (
     DropMidStream, Error, Reply, SlowStream, Stall, StreamError, embedding_vector,
 )
 from mocks.gemini import MockGemini, gemini_embedding
 from mocks.openai import MockOpenAI, mask_key
+from run_util import sse_field
 
 OA_KEY = "sk-proj-" + "a1B2c3D4" * 6 + "wxyz"
 AN_KEY = "sk-ant-api03-test-key"
@@ -97,65 +98,11 @@ def gm_post(m, body=None, headers=None, method="generateContent", model_path=GM_
                          timeout=kw.pop("timeout", 5), **kw)
 
 
-class RawResponse:
-    def __init__(self):
-        self.status = None
-        self.headers = {}
-        self.chunks = []
-        self.complete = False
-        self.error = None
-
-    @property
-    def body(self):
-        return b"".join(self.chunks)
-
-
 def raw_request(mock, path, body, headers, method="POST", on_chunk=None, timeout=5):
     """HTTP/1.1 over a raw socket, keeping the chunk boundaries as the mock sent them.
     on_chunk(resp) returning True closes the connection early."""
     data = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    sock = socket.create_connection(("127.0.0.1", mock.port), timeout=timeout)
-    hdrs = {"Host": f"127.0.0.1:{mock.port}", "Content-Type": "application/json",
-            "Content-Length": str(len(data))}
-    hdrs.update(headers)
-    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
-    sock.sendall(head.encode() + b"\r\n" + data)
-    f = sock.makefile("rb")
-    resp = RawResponse()
-    try:
-        resp.status = int(f.readline().split()[1])
-        while True:
-            line = f.readline().decode().rstrip("\r\n")
-            if not line:
-                break
-            k, _, v = line.partition(":")
-            resp.headers[k.strip().lower()] = v.strip()
-        if "content-length" in resp.headers:
-            resp.chunks.append(f.read(int(resp.headers["content-length"])))
-            resp.complete = True
-        else:
-            while True:
-                line = f.readline()
-                if not line.endswith(b"\r\n"):
-                    break
-                size = int(line.strip(), 16)
-                if size == 0:
-                    f.readline()
-                    resp.complete = True
-                    break
-                piece = f.read(size)
-                resp.chunks.append(piece)
-                if len(piece) < size:
-                    break
-                f.read(2)
-                if on_chunk and on_chunk(resp):
-                    break
-    except OSError as e:
-        resp.error = e
-    finally:
-        f.close()
-        sock.close()
-    return resp
+    return raw_http(mock.port, method, path, data, headers, on_chunk, timeout)
 
 
 def sse_parse(data):
@@ -176,8 +123,7 @@ def sse_parse(data):
             continue
         if line.startswith(":"):
             continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
+        field, value = sse_field(line)
         if field == "event":
             name = value
         elif field == "data":

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import PIER_BIN
 from mocks.bedrock import MockBedrock, Reply
-from run_util import COLLECTION, SONNET, TOKEN, Stack, wait_until
+from run_util import COLLECTION, SONNET, TOKEN, Stack, fresh, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_AGENT = os.path.join(HERE, "agents", "fake_agent.py")
@@ -66,9 +66,7 @@ def stack():
 
 @pytest.fixture
 def st(stack):
-    stack.mock.reset()
-    yield stack
-    assert stack.mock.errors == [], stack.mock.errors[0]
+    yield from fresh(stack)
 
 
 def runbook_task(plan, **cfg):

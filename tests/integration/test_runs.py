@@ -13,23 +13,12 @@ import pytest
 
 from mocks.bedrock import Reply, Stall
 from run_util import (COLLECTION, PAGE_TASK, SONNET, TID, TS, Stack, chat_task, converse_text, echo_task, form,
-                      wait_until)
+                      stack_fixtures, wait_until)
 
 ENVELOPE = {"message", "workflow_id", "trajectory_id", "result", "trajectory", "metadata"}
 
 
-@pytest.fixture(scope="module")
-def stack():
-    s = Stack()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(stack):
-    stack.mock.reset()
-    yield stack
-    assert stack.mock.errors == [], stack.mock.errors[0]
+stack, st = stack_fixtures()
 
 
 def assert_no_trajectories(st, task):

@@ -14,7 +14,7 @@ import pytest
 from conftest import PierServer
 from mocks.bedrock import Reply, Stall
 from run_util import (COLLECTION, FIXED_ID, SONNET, TS, EventStream, Stack, WebhookReceiver, chat_task,
-                      converse_text, echo_task, fixed_id_shim, wait_until)
+                      converse_text, echo_task, fixed_id_shim, stack_fixtures, wait_until)
 
 ENV_SECRET = "envsecret-Zq7RkW3mN9pX2vB5"
 PARAM_SECRET = "paramsecret-Hd8Lt4Yc6Fj1Gs0"
@@ -28,18 +28,7 @@ USAGE_KEYS = {"prompt_tokens", "completion_tokens", "total_tokens", "cache_read_
 SONNET_PRICE = (3.0, 15.0)  # USD per million input / output tokens (src/engine/price.c)
 
 
-@pytest.fixture(scope="module")
-def stack():
-    s = Stack(env={"MY_TOKEN": ENV_SECRET})
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(stack):
-    stack.mock.reset()
-    yield stack
-    assert stack.mock.errors == [], stack.mock.errors[0]
+stack, st = stack_fixtures(env={"MY_TOKEN": ENV_SECRET})
 
 
 def parse_ts(s):

@@ -11,25 +11,14 @@ import pytest
 
 from mocks.bedrock import Stall
 from run_util import (COLLECTION, TID, SilentReceiver, Stack, WebhookReceiver, chat_task, echo_task, signature,
-                      wait_until)
+                      stack_fixtures, wait_until)
 
 SECRET = "whsec-0f1e2d3c4b5a69788796a5b4"
 PAYLOAD_KEYS = {"name", "trajectory_id", "status", "storage_path", "steps", "completed_steps", "total_steps",
                 "init_params", "labels", "error", "created", "updated"}
 
 
-@pytest.fixture(scope="module")
-def stack():
-    s = Stack()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(stack):
-    stack.mock.reset()
-    yield stack
-    assert stack.mock.errors == [], stack.mock.errors[0]
+stack, st = stack_fixtures()
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ Invariants: listens on 127.0.0.1 only; every request is authenticated like AWS
 (bearer key or SigV4 recomputed with botocore) before anything else; scripted
 behaviours are consumed FIFO, one per request that passes auth, routing and
 body validation. Stream bytes are cut at random positions (seedable).
+Server, request cycle, recording, stream writing and the Stall/SlowStream/DropMidStream
+behaviours are mocks/common.py's, shared with the other provider mocks.
 """
 
 import base64
@@ -14,19 +16,10 @@ import email.utils
 import hashlib
 import hmac
 import json
-import math
 import random
 import re
-import select
-import socket
-import string
-import struct
-import threading
-import time
-import traceback
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -34,6 +27,12 @@ from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
 from . import eventstream
+from .common import (
+    ALNUM, BaseHandler, BaseMock, DropMidStream, ProviderError, SlowStream, Stall, StreamError,
+    _Behaviour, _ClientGone, coerce, count_tokens, dumps_compact, embedding_vector, is_int,
+    is_num, rand_id, reply_texts, split_random, valid_b64,
+)
+from .common import RecordedRequest as _RecordedRequest
 
 __all__ = [
     "MockBedrock", "Reply", "Error", "Stall", "DropMidStream", "StreamException",
@@ -100,8 +99,9 @@ def on_demand_message(model_id):
             "that contains this model.")
 
 
-class BedrockError(Exception):
-    """An AWS error response (HTTP status + x-amzn-ErrorType + JSON body)."""
+class BedrockError(ProviderError):
+    """An AWS error response (HTTP status + x-amzn-ErrorType + JSON body), rendered by
+    _Handler._send_error."""
 
     def __init__(self, code, message=None, status=None, body_key="message", fields=None,
                  headers=None):
@@ -113,8 +113,7 @@ class BedrockError(Exception):
         self.body_key = body_key
         self.fields = dict(fields or {})
         self.headers = dict(headers or {})
-        super().__init__(f"{code}: {self.message}")
-
+        Exception.__init__(self, f"{code}: {self.message}")
 
 def _validation(msg):
     return BedrockError("ValidationException", msg)
@@ -126,18 +125,6 @@ def _malformed(detail):
 
 # ---------------------------------------------------------------------------------------
 # Behaviours (scripted per request)
-
-class _Behaviour:
-    def _kw(self):
-        return {k: v for k, v in vars(self).items() if v is not None}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._kw().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and vars(self) == vars(other)
-
 
 class Reply(_Behaviour):
     """A normal model answer.
@@ -201,30 +188,7 @@ class Error(_Behaviour):
                             self.fields, hdrs)
 
 
-class Stall(_Behaviour):
-    """Send nothing for `seconds` (or until the client goes away, which is recorded as
-    client_disconnected). after_events=n on a stream: send headers + n frames first.
-    Afterwards continue with `then` (default Reply())."""
-
-    def __init__(self, seconds, after_events=None, then=None):
-        self.seconds = seconds
-        self.after_events = after_events
-        self.then = then
-
-
-class DropMidStream(_Behaviour):
-    """Stream `after_events` frames then close the socket abruptly (no terminating
-    chunk). mid_frame=True also sends part of the next frame; rst=True resets (RST)
-    instead of FIN. Non-stream operations: send headers and half the body, then drop."""
-
-    def __init__(self, after_events=0, mid_frame=False, rst=False, reply=None):
-        self.after_events = after_events
-        self.mid_frame = mid_frame
-        self.rst = rst
-        self.reply = reply
-
-
-class StreamException(_Behaviour):
+class StreamException(StreamError):
     """After `after_events` frames send an in-stream exception frame (4.2/4.3) and end
     the stream. exception_type is lowerCamel, e.g. "throttlingException". Non-stream
     operations get the matching HTTP error instead."""
@@ -237,15 +201,8 @@ class StreamException(_Behaviour):
         self.reply = reply
 
 
-class SlowStream(_Behaviour):
-    """Sleep gap_seconds between frames (each frame fully flushed before the gap).
-    No effect on non-stream operations."""
-
-    def __init__(self, gap_seconds, reply=None):
-        self.gap_seconds = gap_seconds
-        self.reply = reply
-
-
+# Stall, SlowStream and DropMidStream (mid_frame=True: part of the next frame too) are
+# common.py's.
 _KINDS = {
     "reply": Reply, "error": Error, "stall": Stall, "drop": DropMidStream,
     "drop_mid_stream": DropMidStream, "dropmidstream": DropMidStream,
@@ -255,54 +212,11 @@ _KINDS = {
 
 
 def _coerce(b):
-    """Behaviour object, str (-> Reply(text)) or dict {"type": kind, **kwargs}
-    (no "type" -> Reply)."""
-    if b is None or isinstance(b, _Behaviour):
-        return b
-    if isinstance(b, str):
-        return Reply(text=b)
-    if isinstance(b, dict):
-        d = dict(b)
-        kind = str(d.pop("type", d.pop("kind", "reply"))).lower()
-        if kind not in _KINDS:
-            raise ValueError(f"unknown behaviour type {kind!r}")
-        for k in ("reply", "then"):
-            if k in d:
-                d[k] = _coerce(d[k])
-        return _KINDS[kind](**d)
-    raise TypeError(f"not a behaviour: {b!r}")
-
-
+    """Behaviour object, str (-> Reply(text)) or dict {"type" (or "kind"): kind, **kwargs}
+    (no type -> Reply)."""
+    return coerce(b, _KINDS, ("type", "kind"))
 # ---------------------------------------------------------------------------------------
-# Deterministic token counts and embeddings
-
-_TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-def count_tokens(text):
-    """Mock tokenizer: words and punctuation marks; at least 1 for non-empty text."""
-    if not text:
-        return 0
-    return max(1, len(_TOKEN_RE.findall(text)))
-
-
-def embedding_vector(text, dim=1024, normalize=True):
-    """Deterministic embedding: sha256-derived values in [-1, 1], unit-normalised if
-    asked, each rounded to 6 decimals. Same for Titan and Cohere."""
-    seed = hashlib.sha256(text.encode("utf-8")).digest()
-    vals = []
-    counter = 0
-    while len(vals) < dim:
-        block = hashlib.sha256(seed + counter.to_bytes(4, "big")).digest()
-        for i in range(0, 32, 2):
-            vals.append(int.from_bytes(block[i:i + 2], "big") / 32767.5 - 1.0)
-        counter += 1
-    vals = vals[:dim]
-    if normalize:
-        norm = math.sqrt(sum(v * v for v in vals)) or 1.0
-        vals = [v / norm for v in vals]
-    return [round(v, 6) for v in vals]
-
+# Embeddings (count_tokens and embedding_vector: mocks/common.py)
 
 def _int8(vec):
     m = max((abs(v) for v in vec), default=1.0) or 1.0
@@ -537,76 +451,25 @@ def verify_sigv4(method, path, headers, body, credentials, region=None, service=
 # ---------------------------------------------------------------------------------------
 # Recorded requests
 
-class Headers(dict):
-    """Case-insensitive header dict (keys stored lower-case; first value wins)."""
-
-    def __init__(self, pairs=()):
-        super().__init__()
-        for k, v in pairs:
-            if k.lower() not in self:
-                super().__setitem__(k.lower(), v)
-
-    def __getitem__(self, k):
-        return super().__getitem__(k.lower())
-
-    def __contains__(self, k):
-        return super().__contains__(k.lower())
-
-    def get(self, k, default=None):
-        return super().get(k.lower(), default)
-
-
-class RecordedRequest:
+class RecordedRequest(_RecordedRequest):
     """One request as the mock saw it (fields documented in MockBedrock)."""
 
     def __init__(self, index):
-        self.index = index
-        self.time = time.time()
-        self.client_address = None  # (host, port) of the TCP peer: same port = same connection
-        self.method = None
-        self.path = None            # raw request-target, still percent-encoded
-        self.query = ""
+        super().__init__(index)
         self.model_id = None        # URL-decoded
-        self.operation = None       # converse | converse-stream | invoke | invoke-with-response-stream | count-tokens
-        self.headers = Headers()
-        self.raw_headers = []       # [(name, value)] as received
-        self.body = b""
-        self.json = None
-        self.auth = None            # "bearer" | "sigv4" | None
-        self.auth_ok = False
         self.access_key_id = None
         self.bearer_token = None
         self.signing_region = None
         self.sigv4 = None           # SigV4Result
-        self.behaviour = None       # the scripted behaviour applied (None: default reply)
-        self.stream = False         # streaming operation (converse-stream, invoke-with-response-stream)
-        self.status = None          # HTTP status sent (None if nothing was sent)
-        self.error_type = None
-        self.error_message = None
-        self.response_body = None   # bytes of non-stream responses
-        self.events_sent = 0        # complete frames written (streams)
-        self.completed = False      # response fully written
-        self.client_disconnected = False
-        self.disconnected = threading.Event()
-        self.done = threading.Event()
-
-    def wait_done(self, timeout=5.0):
-        if not self.done.wait(timeout):
-            raise TimeoutError(f"request {self.index} not finished after {timeout}s")
-        return self
+        # path: raw request-target, still percent-encoded; operation: converse |
+        # converse-stream | invoke | invoke-with-response-stream | count-tokens; auth:
+        # "bearer" | "sigv4" | None; stream: converse-stream, invoke-with-response-stream;
+        # events_sent: complete frames written.
 
     def __repr__(self):
         return (f"<RecordedRequest #{self.index} {self.method} {self.path} op={self.operation} "
                 f"auth={self.auth} status={self.status} err={self.error_type} "
                 f"disconnected={self.client_disconnected}>")
-
-
-class _ClientGone(Exception):
-    pass
-
-
-class _Dropped(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------------------
@@ -619,25 +482,6 @@ _TOOL_USE_ID_RE = re.compile(r"^[a-zA-Z0-9_.:-]+$")
 _CONTENT_MEMBERS = ("text", "image", "document", "video", "audio", "toolUse", "toolResult",
                     "guardContent", "cachePoint", "reasoningContent", "citationsContent",
                     "searchResult", "toolAddition", "toolRemoval")
-_B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
-
-
-def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _valid_b64(s):
-    if not isinstance(s, str) or len(s) % 4 or not _B64_RE.match(s):
-        return False
-    try:
-        base64.b64decode(s, validate=True)
-        return True
-    except ValueError:
-        return False
 
 
 def _coral(errs):
@@ -668,14 +512,14 @@ def validate_converse(body):
         if not isinstance(ic, dict):
             raise _validation("Malformed input request, please reformat your input and try again.")
         mt = ic.get("maxTokens")
-        if mt is not None and (not _is_int(mt) or mt < 1):
+        if mt is not None and (not is_int(mt) or mt < 1):
             errs.append(f"Value '{_fmtval(mt)}' at 'inferenceConfig.maxTokens' failed to satisfy "
                         "constraint: Member must have value greater than or equal to 1")
         for key in ("temperature", "topP"):
             v = ic.get(key)
             if v is None:
                 continue
-            if not _is_num(v) or v < 0:
+            if not is_num(v) or v < 0:
                 errs.append(f"Value '{_fmtval(v)}' at 'inferenceConfig.{key}' failed to satisfy "
                             "constraint: Member must have value greater than or equal to 0")
             elif v > 1:
@@ -749,7 +593,7 @@ def validate_converse(body):
                 if not isinstance(src, dict) or not ("bytes" in src or "s3Location" in src):
                     errs.append(f"Value null at '{p}.image.source' failed to satisfy constraint: "
                                 "Member must not be null")
-                elif "bytes" in src and (not _valid_b64(src["bytes"]) or not src["bytes"]):
+                elif "bytes" in src and (not valid_b64(src["bytes"]) or not src["bytes"]):
                     errs.append(f"Value at '{p}.image.source.bytes' failed to satisfy constraint: "
                                 "Member must be a valid base64-encoded blob of length greater "
                                 "than or equal to 1")
@@ -830,15 +674,15 @@ def validate_anthropic(body, forbidden_keys=("model", "stream")):
     if body["anthropic_version"] != ANTHROPIC_VERSION:
         raise _malformed(f"#/anthropic_version: {body['anthropic_version']} is not a valid enum value")
     mt = body["max_tokens"]
-    if not _is_int(mt):
+    if not is_int(mt):
         raise _malformed(f"#/max_tokens: expected type: Integer, found: {type(mt).__name__}")
     if mt < 1:
         raise _malformed(f"#/max_tokens: {mt} is not greater or equal to 1")
     for key in ("temperature", "top_p"):
         v = body.get(key)
-        if v is not None and (not _is_num(v) or v < 0 or v > 1):
+        if v is not None and (not is_num(v) or v < 0 or v > 1):
             raise _malformed(f"#/{key}: {_fmtval(v)} is not less or equal to 1"
-                             if _is_num(v) and v > 1 else f"#/{key}: {_fmtval(v)} is not greater or equal to 0")
+                             if is_num(v) and v > 1 else f"#/{key}: {_fmtval(v)} is not greater or equal to 0")
     msgs = body["messages"]
     if not isinstance(msgs, list):
         raise _malformed("#/messages: expected type: JSONArray")
@@ -903,7 +747,7 @@ def validate_titan_v2(body):
     if len(text) > 50000:
         raise _malformed(f"#/inputText: expected maxLength: 50000, actual: {len(text)}")
     dims = body.get("dimensions", 1024)
-    if dims not in (256, 512, 1024) or not _is_int(dims):
+    if dims not in (256, 512, 1024) or not is_int(dims):
         raise _malformed(f"#/dimensions: {_fmtval(dims)} is not a valid enum value")
     if "normalize" in body and not isinstance(body["normalize"], bool):
         raise _malformed("#/normalize: expected type: Boolean")
@@ -1014,12 +858,7 @@ def _anthropic_model_name(model_id):
 # ---------------------------------------------------------------------------------------
 # Response construction
 
-_PAD_ALPHABET = string.ascii_lowercase + string.ascii_uppercase + string.digits
-_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-def _dumps(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+_PAD_ALPHABET = _ID_ALPHABET = ALNUM
 
 
 def _collect_texts(obj, out):
@@ -1055,21 +894,12 @@ class _Answer:
     """A Reply resolved against one request: concrete text, tools, usage."""
 
     def __init__(self, reply, default_text, body, rng, latency_ms, anthropic):
-        tools = reply.tool_calls or []
-        text = reply.text
-        if text is None:
-            text = "" if tools else default_text
-        self.text = text
-        self.reasoning = reply.reasoning
-        self.signature = reply.reasoning_signature
-        if self.reasoning is not None and self.signature is None:
-            self.signature = base64.b64encode(
-                hashlib.sha256(self.reasoning.encode()).digest() * 2).decode()
+        tools, self.text, self.reasoning, self.signature = reply_texts(reply, default_text, 2)
         self.tools = []
         for t in tools:
             tid = t.get("id") or (
                 ("toolu_bdrk_01" if anthropic else "tooluse_")
-                + "".join(rng.choice(_ID_ALPHABET + ("" if anthropic else "_-")) for _ in range(22)))
+                + rand_id(rng, 22, _ID_ALPHABET + ("" if anthropic else "_-")))
             self.tools.append({"id": tid, "name": t["name"], "input": t.get("input", {}),
                                "fragments": t.get("fragments")})
         self.stop_reason = reply.stop_reason or ("tool_use" if self.tools else "end_turn")
@@ -1103,14 +933,6 @@ class _Answer:
                 "output_tokens": self.usage["outputTokens"]}
 
 
-def _split_random(s, rng, min_pieces=2, max_pieces=5):
-    if len(s) < 2:
-        return [s]
-    k = min(len(s), rng.randint(min_pieces, max_pieces))
-    cuts = sorted(rng.sample(range(1, len(s)), k - 1))
-    return [s[a:b] for a, b in zip([0] + cuts, cuts + [len(s)])]
-
-
 def _tool_fragments(tool, rng):
     if tool["fragments"] is not None:
         return list(tool["fragments"])
@@ -1118,7 +940,7 @@ def _tool_fragments(tool, rng):
     if inp == {}:
         return []
     s = inp if isinstance(inp, str) else json.dumps(inp, ensure_ascii=False)
-    return _split_random(s, rng)
+    return split_random(s, rng)
 
 
 def converse_body(ans):
@@ -1146,7 +968,7 @@ def converse_stream_events(ans, rng):
     ev = [("messageStart", {"role": "assistant"})]
     idx = 0
     if ans.reasoning is not None:
-        for piece in _split_random(ans.reasoning, rng):
+        for piece in split_random(ans.reasoning, rng):
             ev.append(("contentBlockDelta", {"contentBlockIndex": idx,
                                              "delta": {"reasoningContent": {"text": piece}}}))
         ev.append(("contentBlockDelta", {"contentBlockIndex": idx,
@@ -1154,7 +976,7 @@ def converse_stream_events(ans, rng):
         ev.append(("contentBlockStop", {"contentBlockIndex": idx}))
         idx += 1
     if ans.text or not ans.tools:
-        chunks = ans.text_chunks if ans.text_chunks is not None else _split_random(ans.text, rng)
+        chunks = ans.text_chunks if ans.text_chunks is not None else split_random(ans.text, rng)
         for piece in chunks:
             ev.append(("contentBlockDelta", {"contentBlockIndex": idx, "delta": {"text": piece}}))
         ev.append(("contentBlockStop", {"contentBlockIndex": idx}))
@@ -1196,7 +1018,7 @@ def anthropic_stream_events(ans, model_id, rng, msg_id):
     if ans.reasoning is not None:
         ev.append({"type": "content_block_start", "index": idx,
                    "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-        for piece in _split_random(ans.reasoning, rng):
+        for piece in split_random(ans.reasoning, rng):
             ev.append({"type": "content_block_delta", "index": idx,
                        "delta": {"type": "thinking_delta", "thinking": piece}})
         ev.append({"type": "content_block_delta", "index": idx,
@@ -1206,7 +1028,7 @@ def anthropic_stream_events(ans, model_id, rng, msg_id):
     if ans.text or not ans.tools:
         ev.append({"type": "content_block_start", "index": idx,
                    "content_block": {"type": "text", "text": ""}})
-        chunks = ans.text_chunks if ans.text_chunks is not None else _split_random(ans.text, rng)
+        chunks = ans.text_chunks if ans.text_chunks is not None else split_random(ans.text, rng)
         for piece in chunks:
             ev.append({"type": "content_block_delta", "index": idx,
                        "delta": {"type": "text_delta", "text": piece}})
@@ -1237,121 +1059,25 @@ _OPERATIONS = ("converse", "converse-stream", "invoke", "invoke-with-response-st
 _STREAM_OPS = ("converse-stream", "invoke-with-response-stream")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Handler(BaseHandler):
+    """common.BaseHandler's request cycle with Bedrock's auth, routing, errors and
+    eventstream framing."""
 
-    def __init__(self, mock):
-        self.mock = mock
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        with self.mock._lock:
-            self.mock._conns.add(sock)
-        return sock, addr
-
-    def shutdown_request(self, request):
-        with self.mock._lock:
-            self.mock._conns.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request, client_address):
-        pass  # connection-level errors (client went away) are expected in these tests
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
     server_version = "Server"
-    sys_version = ""
-    timeout = 120
+    record_class = RecordedRequest
+    drop_tail = 1  # mid_frame: 1 .. len(frame) - 1 bytes of the next frame
 
-    def setup(self):
-        super().setup()
-        try:
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
+    def _handle(self):
+        self.request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
+        super()._handle()
 
-    def log_message(self, fmt, *args):
-        pass
+    def common_headers(self):
+        return [("x-amzn-RequestId", self.request_id)]
 
-    def version_string(self):
-        return "Server"
+    def internal_error(self, tb):
+        return BedrockError("InternalServerException", "mock bug: " + tb)
 
-    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = lambda self: self._handle()
-
-    # -- plumbing -----------------------------------------------------------------------
-
-    @property
-    def mock(self):
-        return self.server.mock
-
-    def _read_body(self):
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            out = bytearray()
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline(65537)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
-
-    def _client_gone(self):
-        try:
-            r, _, _ = select.select([self.connection], [], [], 0)
-            if r:
-                return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
-            return True
-        return False
-
-    def _wait_watching(self, seconds):
-        """Sleep up to `seconds`; False as soon as the client closes its side."""
-        deadline = time.monotonic() + seconds
-        while True:
-            if self.mock._stopping.is_set():
-                return False
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return True
-            try:
-                r, _, _ = select.select([self.connection], [], [], min(0.02, remaining))
-                if r and self.connection.recv(1, socket.MSG_PEEK) == b"":
-                    return False
-            except (OSError, ValueError):
-                return False
-
-    def _send_head(self, status, headers):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        self.rec.status = status
-
-    def _send_json(self, status, obj, extra=(), body_bytes=None):
-        data = body_bytes if body_bytes is not None else _dumps(obj)
-        hdrs = [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                ("x-amzn-RequestId", self.request_id)] + list(extra)
-        self._send_head(status, hdrs)
-        self.rec.response_body = data
-        try:
-            # Two writes so clients see the body arrive in more than one read.
-            cut = self.rng.randint(0, len(data)) if data else 0
-            self.wfile.write(data[:cut])
-            if cut < len(data):
-                self.wfile.write(data[cut:])
-        except OSError:
-            raise _ClientGone()
-        self.rec.completed = True
-
-    def _send_error_response(self, err):
+    def _send_error(self, err):
         body = {err.body_key: err.message}
         body.update(err.fields)
         hdrs = [("x-amzn-ErrorType", f"{err.code}:{err.namespace}")] + list(err.headers.items())
@@ -1359,114 +1085,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.rec.error_message = err.message
         self._send_json(err.status, body, hdrs)
 
-    def _abort(self, rst):
-        self.close_connection = True
-        sock = self.connection
-        try:
-            if rst:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.rfile.close()
-                sock.close()
-            else:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
     # -- streams --------------------------------------------------------------------------
 
-    def _begin_stream(self, extra=()):
-        self.rec.stream = True
-        hdrs = [("Content-Type", "application/vnd.amazon.eventstream"),
-                ("Transfer-Encoding", "chunked"), ("x-amzn-RequestId", self.request_id)]
-        self._send_head(200, hdrs + list(extra))
+    def _stream_head(self, extra):
+        self._send_head(200, [("Content-Type", "application/vnd.amazon.eventstream"),
+                              ("Transfer-Encoding", "chunked"),
+                              ("x-amzn-RequestId", self.request_id)] + list(extra))
 
-    def _write_chunk(self, piece):
-        if not piece:
-            return
-        try:
-            self.connection.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-        except OSError:
-            raise _ClientGone()
-
-    def _piece_len(self):
-        r = self.rng.random()
-        if r < 0.3:
-            return self.rng.randint(1, 4)
-        if r < 0.85:
-            return self.rng.randint(5, 48)
-        return self.rng.randint(49, 300)
-
-    def _write_pieces(self, data, frame_ends=None):
-        """Write data as HTTP chunks cut at random byte positions, with small pauses;
-        frame_ends (cumulative offsets) keeps rec.events_sent up to date."""
-        pos = 0
-        n = 0
-        while pos < len(data):
-            if n % 8 == 0 and self._client_gone():
-                raise _ClientGone()
-            size = self._piece_len()
-            self._write_chunk(data[pos:pos + size])
-            pos += size
-            n += 1
-            if frame_ends:
-                while frame_ends and frame_ends[0] <= pos:
-                    frame_ends.pop(0)
-                    self.rec.events_sent += 1
-            if self.rng.random() < 0.2:
-                time.sleep(self.rng.uniform(0.0002, 0.002))
-
-    def _emit(self, frames, gap):
-        if not frames:
-            return
-        if gap <= 0:
-            ends, total = [], 0
-            for f in frames:
-                total += len(f)
-                ends.append(total)
-            self._write_pieces(b"".join(frames), ends)
-            return
-        for i, f in enumerate(frames):
-            if (i or self._emitted_any) and not self._wait_watching(gap):
-                raise _ClientGone()
-            self._write_pieces(f, [len(f)])
-            self._emitted_any = True
-
-    def _run_stream(self, frames, behaviour, extra_headers=()):
-        b = behaviour
-        gap = b.gap_seconds if isinstance(b, SlowStream) else 0.0
-        cut = len(frames)
-        if isinstance(b, (DropMidStream, StreamException)) or (
-                isinstance(b, Stall) and b.after_events is not None):
-            cut = min(b.after_events, len(frames))
-        self._emitted_any = False
-        self._begin_stream(extra_headers)
-        self._emit(frames[:cut], gap)
-        if isinstance(b, DropMidStream):
-            if b.mid_frame and cut < len(frames) and len(frames[cut]) > 1:
-                nxt = frames[cut]
-                self._write_pieces(nxt[:self.rng.randint(1, len(nxt) - 1)])
-            self._abort(b.rst)
-            raise _Dropped()
-        if isinstance(b, StreamException):
-            etype = b.exception_type
-            code = STREAM_EXCEPTIONS.get(etype, etype[:1].upper() + etype[1:])
-            payload = {"message": b.message if b.message is not None else ERRORS.get(
-                code, (0, "An error occurred."))[1]}
-            if etype == "modelStreamErrorException":
-                payload.setdefault("originalStatusCode", 500)
-                payload.setdefault("originalMessage", "Internal server error")
-            payload.update(b.fields or {})
-            self._emit([eventstream.exception_frame(etype, payload)], 0)
-        else:
-            if isinstance(b, Stall):
-                if not self._wait_watching(b.seconds):
-                    raise _ClientGone()
-            self._emit(frames[cut:], gap)
-        try:
-            self.connection.sendall(b"0\r\n\r\n")
-        except OSError:
-            raise _ClientGone()
-        self.rec.completed = True
+    def stream_error_event(self, b):
+        etype = b.exception_type
+        code = STREAM_EXCEPTIONS.get(etype, etype[:1].upper() + etype[1:])
+        payload = {"message": b.message if b.message is not None else ERRORS.get(
+            code, (0, "An error occurred."))[1]}
+        if etype == "modelStreamErrorException":
+            payload.setdefault("originalStatusCode", 500)
+            payload.setdefault("originalMessage", "Internal server error")
+        payload.update(b.fields or {})
+        return eventstream.exception_frame(etype, payload)
 
     def _pad(self):
         return _PAD_ALPHABET[:self.rng.randint(1, len(_PAD_ALPHABET))]
@@ -1492,85 +1127,13 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(e, (bytes, bytearray)):
                 frames.append(bytes(e))
                 continue
-            inner = base64.b64encode(_dumps(e)).decode()
+            inner = base64.b64encode(dumps_compact(e)).decode()
             frames.append(eventstream.event_frame("chunk", {"bytes": inner, "p": self._pad()}))
         return frames
 
     # -- request handling -----------------------------------------------------------------
 
-    def _handle(self):
-        mock = self.mock
-        self.rec = rec = RecordedRequest(mock._next_index())
-        self.request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
-        self.rng = random.Random(f"{mock.seed}-{rec.index}")
-        self.t0 = time.monotonic()
-        rec.client_address = self.client_address
-        rec.method = self.command
-        rec.path = self.path
-        rec.raw_headers = list(self.headers.items())
-        rec.headers = Headers(rec.raw_headers)
-        published = False
-        try:
-            rec.body = self._read_body()
-            try:
-                rec.json = json.loads(rec.body) if rec.body else None
-            except ValueError:
-                rec.json = None
-            route = self._parse_route()
-            self._authenticate()
-            op, model_id = self._route(route)
-            mock._publish(rec)
-            published = True
-            self._check_model(op, model_id)
-            if op == "invoke" or op == "invoke-with-response-stream":
-                family = _family(model_id, rec.json)
-            else:
-                family = None
-            if mock.validate:
-                self._validate(op, family)
-            behaviour = mock._next_behaviour()
-            rec.behaviour = behaviour
-            self._execute(op, model_id, family, behaviour)
-        except BedrockError as e:
-            if not published:
-                mock._publish(rec)
-                published = True
-            if rec.status is None:
-                try:
-                    self._send_error_response(e)
-                except _ClientGone:
-                    self._mark_disconnected()
-        except _ClientGone:
-            self._mark_disconnected()
-            self.close_connection = True
-        except _Dropped:
-            self.close_connection = True
-        except Exception:  # a bug in the mock: make it loud
-            tb = traceback.format_exc()
-            mock.errors.append(tb)
-            if not published:
-                mock._publish(rec)
-                published = True
-            if rec.status is None:
-                try:
-                    self._send_error_response(BedrockError("InternalServerException", "mock bug: " + tb))
-                except Exception:
-                    pass
-            self.close_connection = True
-        finally:
-            if not published:
-                mock._publish(rec)
-            rec.done.set()
-            with mock._cond:
-                mock._cond.notify_all()
-
-    def _mark_disconnected(self):
-        self.rec.client_disconnected = True
-        self.rec.disconnected.set()
-        self.mock.disconnected.set()
-        self.close_connection = True
-
-    def _authenticate(self):
+    def authenticate(self):
         mock, rec = self.mock, self.rec
         authz = self.headers.get("Authorization")
         has_sigv4_hdrs = "X-Amz-Date" in self.headers or "X-Amz-Security-Token" in self.headers
@@ -1612,7 +1175,7 @@ class _Handler(BaseHTTPRequestHandler):
                            f"header requires 'Signature' parameter. Authorization header requires "
                            f"'SignedHeaders' parameter. Authorization={scheme} (redacted)")
 
-    def _parse_route(self):
+    def route(self):
         """Fill rec.model_id/operation (also for requests that then fail auth)."""
         rec = self.rec
         raw_path, _, query = self.path.partition("?")
@@ -1623,13 +1186,20 @@ class _Handler(BaseHTTPRequestHandler):
             rec.model_id = urllib.parse.unquote(parts[2])
             rec.operation = parts[3]
             rec.stream = parts[3] in _STREAM_OPS
-            return rec.operation, rec.model_id
-        return None
 
-    def _route(self, route):
-        if route is None or self.command != "POST":
-            raise BedrockError("UnknownOperationException", None, 404)
-        return route
+    def routed(self):
+        return self.rec.operation is not None and self.command == "POST"
+
+    def not_found(self):
+        return BedrockError("UnknownOperationException", None, 404)
+
+    def precheck(self):
+        rec = self.rec
+        self._check_model(rec.operation, rec.model_id)
+        if rec.operation in ("invoke", "invoke-with-response-stream"):
+            self.family = _family(rec.model_id, rec.json)
+        else:
+            self.family = None
 
     def _check_model(self, op, model_id):
         mock = self.mock
@@ -1639,8 +1209,8 @@ class _Handler(BaseHTTPRequestHandler):
         if mock.known_models is not None and model_id not in mock.known_models:
             raise BedrockError("ResourceNotFoundException")
 
-    def _validate(self, op, family):
-        rec = self.rec
+    def validate(self):
+        rec, op, family = self.rec, self.rec.operation, self.family
         body = rec.json
         if rec.body and body is None:
             raise _validation("Malformed input request, please reformat your input and try again.")
@@ -1670,11 +1240,8 @@ class _Handler(BaseHTTPRequestHandler):
             {"titan-v2": validate_titan_v2, "titan-v1": validate_titan_v1,
              "cohere": validate_cohere}[family](body)
 
-    def _latency(self):
-        return max(1, int((time.monotonic() - self.t0) * 1000))
-
-    def _execute(self, op, model_id, family, b):
-        mock = self.mock
+    def _execute(self, b):
+        mock, op, model_id, family = self.mock, self.rec.operation, self.rec.model_id, self.family
         if b is None:
             b = Reply()
         if isinstance(b, Error):
@@ -1682,7 +1249,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(b, Stall) and (b.after_events is None or op not in _STREAM_OPS):
             if not self._wait_watching(b.seconds):
                 raise _ClientGone()
-            return self._execute(op, model_id, family, _coerce(b.then) or Reply())
+            return self._execute(_coerce(b.then) or Reply())
         if isinstance(b, StreamException) and op not in _STREAM_OPS:
             et = b.exception_type
             code = STREAM_EXCEPTIONS.get(et, et[:1].upper() + et[1:])
@@ -1695,9 +1262,9 @@ class _Handler(BaseHTTPRequestHandler):
             if anthropic and family != "anthropic" and reply.events is None:
                 raise _validation(f"mock: InvokeModelWithResponseStream for model {model_id} "
                                   "needs an Anthropic body or Reply(events=...)")
-            ans = _Answer(reply, mock.default_text, self.rec.json, self.rng, self._latency(), anthropic)
+            ans = _Answer(reply, mock.default_text, self.rec.json, self.rng, self.latency_ms(), anthropic)
             if anthropic:
-                msg_id = "msg_bdrk_01" + "".join(self.rng.choice(_ID_ALPHABET) for _ in range(22))
+                msg_id = "msg_bdrk_01" + rand_id(self.rng, 22)
                 frames = self._frames_anthropic(ans, reply, model_id, msg_id)
                 extra = [("X-Amzn-Bedrock-Content-Type", "application/json")]
             else:
@@ -1711,15 +1278,15 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.raw is not None:
             body_obj = reply.raw
         elif op == "converse":
-            ans = _Answer(reply, mock.default_text, self.rec.json, self.rng, self._latency(), False)
+            ans = _Answer(reply, mock.default_text, self.rec.json, self.rng, self.latency_ms(), False)
             body_obj = converse_body(ans)
         elif op == "count-tokens":
             inp = self.rec.json["input"]
             inner = inp.get("converse") or json.loads(inp.get("invokeModel", {}).get("body", "{}"))
             body_obj = {"inputTokens": request_input_tokens(inner)}
         elif family == "anthropic":
-            ans = _Answer(reply, mock.default_text, self.rec.json, self.rng, self._latency(), True)
-            msg_id = "msg_bdrk_01" + "".join(self.rng.choice(_ID_ALPHABET) for _ in range(22))
+            ans = _Answer(reply, mock.default_text, self.rec.json, self.rng, self.latency_ms(), True)
+            msg_id = "msg_bdrk_01" + rand_id(self.rng, 22)
             body_obj = anthropic_body(ans, model_id, self.rng, msg_id)
             extra += [("X-Amzn-Bedrock-Input-Token-Count", str(ans.usage["inputTokens"])),
                       ("X-Amzn-Bedrock-Output-Token-Count", str(ans.usage["outputTokens"])),
@@ -1734,33 +1301,24 @@ class _Handler(BaseHTTPRequestHandler):
                                                     body.get("normalize", True),
                                                     body.get("embeddingTypes", ["float"]))
             extra += [("x-amzn-bedrock-input-token-count", str(body_obj["inputTextTokenCount"])),
-                      ("x-amzn-bedrock-invocation-latency", str(self._latency()))]
+                      ("x-amzn-bedrock-invocation-latency", str(self.latency_ms()))]
         elif family == "cohere":
             body = self.rec.json
             texts = body.get("texts", [])
             rid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             body_obj = cohere_embedding_response(texts, body.get("embedding_types"), rid)
             extra += [("x-amzn-bedrock-input-token-count", str(sum(count_tokens(t) for t in texts))),
-                      ("x-amzn-bedrock-invocation-latency", str(self._latency()))]
+                      ("x-amzn-bedrock-invocation-latency", str(self.latency_ms()))]
         else:
             raise _validation(f"mock: InvokeModel body family not supported for model {model_id}; "
                               "script Reply(raw=...)")
 
         if isinstance(b, DropMidStream):
-            data = _dumps(body_obj)
-            self._send_head(200, [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(data))),
-                                  ("x-amzn-RequestId", self.request_id)] + extra)
-            try:
-                self.wfile.write(data[:len(data) // 2])
-            except OSError:
-                raise _ClientGone()
-            self._abort(b.rst)
-            raise _Dropped()
+            self._send_half_and_drop(200, body_obj, extra, b.rst)
         self._send_json(200, body_obj, extra)
 
 
-class MockBedrock:
+class MockBedrock(BaseMock):
     """Mock Bedrock Runtime on http://127.0.0.1:<port>.
 
     MockBedrock(bearer_tokens={"ABSK..."}, iam={"AKID": ("secret", None | "token")},
@@ -1793,151 +1351,25 @@ class MockBedrock:
             bk.wait_for_disconnect(timeout=5)   # pier gave up on the stalled call
     """
 
-    DEFAULT_TEXT = "PONG"
+    handler_class = _Handler
+    thread_name = "mock-bedrock"
+    _coerce = staticmethod(_coerce)
 
     def __init__(self, bearer_tokens=(), iam=None, region="us-east-1", *,
                  profile_required=DEFAULT_PROFILE_REQUIRED, known_models=None, seed=None,
                  clock=None, max_skew_seconds=300, anthropic_forbidden_keys=("model", "stream"),
                  validate=True):
+        super().__init__(seed=seed, validate=validate)
         self.bearer_tokens = set(bearer_tokens or ())
         self.iam = dict(iam or {})
         self.region = region
         self.profile_required = set(profile_required or ())
         self.known_models = set(known_models) if known_models is not None else None
-        self.seed = seed if seed is not None else random.randrange(1 << 32)
         self.clock = clock
         self.max_skew_seconds = max_skew_seconds
         self.anthropic_forbidden_keys = tuple(anthropic_forbidden_keys)
-        self.validate = validate
-        self.default_text = self.DEFAULT_TEXT
-        self.errors = []
-        self.disconnected = threading.Event()
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._queue = collections.deque()
-        self._records = []
-        self._counter = 0
-        self._conns = set()
-        self._stopping = threading.Event()
-        self._server = None
-        self._thread = None
 
-    # lifecycle
-    def start(self):
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="mock-bedrock", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        self._thread.join(5)
-        self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    # scripting
-    def script(self, *behaviours):
-        items = [_coerce(b) for b in behaviours]
-        with self._lock:
-            self._queue.extend(items)
-        return self
-
-    @property
-    def pending(self):
-        """Number of scripted behaviours not yet consumed."""
-        with self._lock:
-            return len(self._queue)
-
-    def reset(self):
-        """Clear script, recordings, errors and the disconnect event; restore
-        default_text. Configuration (keys, region, models, clock) is kept."""
-        with self._lock:
-            self._queue.clear()
-            self._records.clear()
-            self.errors.clear()
-            self.disconnected.clear()
-            self.default_text = self.DEFAULT_TEXT
-
-    # recording
-    @property
-    def requests(self):
-        with self._lock:
-            return list(self._records)
-
-    @property
-    def last_request(self):
-        with self._lock:
-            return self._records[-1] if self._records else None
-
-    def wait_for_requests(self, n, timeout=5.0, finished=False):
-        """Wait until n requests were received (their body read and auth/route
-        decided); finished=True also waits until the first n responses are done."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                recs = self._records[:n]
-                if len(recs) >= n and (not finished or all(r.done.is_set() for r in recs)):
-                    return list(self._records)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"expected {n} requests, got {len(self._records)} "
-                                       f"after {timeout}s: {self._records!r}")
-                self._cond.wait(min(left, 0.1))
-
-    def wait_for_disconnect(self, timeout=5.0):
-        """Return the first request whose client went away before the response ended."""
-        if not self.disconnected.wait(timeout):
-            raise TimeoutError(f"no client disconnect observed within {timeout}s")
-        for r in self.requests:
-            if r.client_disconnected:
-                return r
-        raise AssertionError("disconnect event set but no request is marked")
-
-    # internals
     def _now(self):
         if self.clock is not None:
             return self.clock()
         return datetime.datetime.now(datetime.timezone.utc)
-
-    def _next_index(self):
-        with self._lock:
-            self._counter += 1
-            return self._counter - 1
-
-    def _publish(self, rec):
-        with self._cond:
-            self._records.append(rec)
-            self._cond.notify_all()
-
-    def _next_behaviour(self):
-        with self._lock:
-            return self._queue.popleft() if self._queue else None

@@ -4,7 +4,7 @@ SSE bodies written as HTTP chunks cut at random (seedable) byte positions.
 
 Invariants: listens on 127.0.0.1 only; a scripted behaviour is consumed FIFO by exactly
 one request of a scripted operation that passed routing, auth and body validation.
-Same API shape as mocks/bedrock.py (which is left alone; nothing here imports botocore).
+mocks/bedrock.py builds on the same pieces (nothing here imports botocore).
 """
 
 import base64
@@ -27,7 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 __all__ = [
     "Reply", "Error", "Stall", "DropMidStream", "SlowStream", "StreamError", "StreamException",
     "RecordedRequest", "Headers", "ProviderError", "count_tokens", "embedding_vector",
-    "split_random", "BaseMock", "BaseHandler",
+    "split_random", "reply_texts", "is_num", "is_int", "valid_b64", "BaseMock", "BaseHandler",
+    "ModelCatalog", "per_model",
 ]
 
 ALNUM = string.ascii_letters + string.digits
@@ -132,6 +133,11 @@ class DropMidStream(_Behaviour):
         self.rst = rst
         self.reply = reply
 
+    @property
+    def mid_frame(self):
+        """Bedrock's name for mid_event (the stream is made of eventstream frames)."""
+        return self.mid_event
+
 
 class SlowStream(_Behaviour):
     """Sleep gap_seconds between SSE events (each fully flushed before the gap).
@@ -165,29 +171,33 @@ _KINDS = {
 }
 
 
-def coerce(b):
+def coerce(b, kinds=None, type_keys=("type",)):
     """Behaviour object, str (-> Reply(text)) or dict {"type": kind, **kwargs}
-    (no "type" -> Reply). Error's own kind goes in "kind" ("code" also accepted)."""
+    (no "type" -> Reply). Error's own kind goes in "kind" ("code" also accepted).
+    kinds: the name -> class table (default: this module's); type_keys: the dict keys
+    naming the kind, all removed, the first present wins."""
+    kinds = _KINDS if kinds is None else kinds
     if b is None or isinstance(b, _Behaviour):
         return b
     if isinstance(b, str):
-        return Reply(text=b)
+        return kinds["reply"](text=b)
     if isinstance(b, dict):
         d = dict(b)
-        kind = str(d.pop("type", "reply")).lower()
-        if kind not in _KINDS:
+        named = [d.pop(k) for k in type_keys if k in d]
+        kind = str(named[0] if named else "reply").lower()
+        if kind not in kinds:
             raise ValueError(f"unknown behaviour type {kind!r}")
-        if kind == "error" and "code" in d and "kind" not in d:
+        if kinds[kind] is Error and "code" in d and "kind" not in d:
             d["kind"] = d.pop("code")
         for k in ("reply", "then"):
             if k in d:
-                d[k] = coerce(d[k])
-        return _KINDS[kind](**d)
+                d[k] = coerce(d[k], kinds, type_keys)
+        return kinds[kind](**d)
     raise TypeError(f"not a behaviour: {b!r}")
 
 
 # ---------------------------------------------------------------------------------------
-# Deterministic token counts and embeddings (same algorithm as mocks/bedrock.py)
+# Deterministic token counts and embeddings (mocks/bedrock.py uses these too)
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -266,22 +276,52 @@ def rand_id(rng, n, alphabet=ALNUM):
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
+# Value checks of body validation.
+
+_B64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def valid_b64(s):
+    """Padded standard base64 (the empty string included)."""
+    if not isinstance(s, str) or len(s) % 4 or not _B64_RE.match(s):
+        return False
+    try:
+        base64.b64decode(s, validate=True)
+        return True
+    except ValueError:
+        return False
+
+
+def reply_texts(reply, default_text, signature_blocks=3):
+    """(tool_calls, text, reasoning, signature) of a Reply: text is default_text unless
+    given or there are tool calls; a missing reasoning signature is made up from the
+    reasoning (its sha256 repeated signature_blocks times, base64)."""
+    tools = reply.tool_calls or []
+    text = reply.text
+    if text is None:
+        text = "" if tools else default_text
+    signature = reply.reasoning_signature
+    if reply.reasoning is not None and signature is None:
+        signature = base64.b64encode(
+            hashlib.sha256(reply.reasoning.encode()).digest() * signature_blocks).decode()
+    return tools, text, reply.reasoning, signature
+
+
 class Answer:
     """A Reply resolved against one request: concrete text, tool calls, reasoning.
     tools: [{"id", "name", "input" (parsed value or None), "arguments" (JSON text),
     "fragments"}]. id_fn(rng) makes provider-style ids."""
 
     def __init__(self, reply, default_text, rng, id_fn):
-        tools = reply.tool_calls or []
-        text = reply.text
-        if text is None:
-            text = "" if tools else default_text
-        self.text = text
-        self.reasoning = reply.reasoning
-        self.signature = reply.reasoning_signature
-        if self.reasoning is not None and self.signature is None:
-            self.signature = base64.b64encode(
-                hashlib.sha256(self.reasoning.encode()).digest() * 3).decode()
+        tools, self.text, self.reasoning, self.signature = reply_texts(reply, default_text)
         self.tools = []
         for t in tools:
             if "arguments" in t and isinstance(t["arguments"], str):
@@ -454,17 +494,20 @@ class _Server(ThreadingHTTPServer):
 
 
 class BaseHandler(BaseHTTPRequestHandler):
-    """Request cycle: read body -> route() -> authenticate() -> (unknown route error) ->
-    publish -> validate() -> behaviour -> execute. Subclasses provide route,
-    authenticate, not_found, validate, scripted(), error_for(Error), respond(answer-ish),
-    stream_events(reply), stream_error_event(StreamError), stream_headers, and
-    encode(obj) for JSON bodies."""
+    """Request cycle: read body -> route() -> authenticate() -> (unknown route error unless
+    routed()) -> publish -> precheck() -> validate() -> behaviour -> execute. Subclasses
+    provide route, authenticate, not_found, validate, scripted(), error_for(Error),
+    respond(answer-ish), stream_events(reply), stream_error_event(StreamError),
+    stream_headers, and encode(obj) for JSON bodies."""
 
     protocol_version = "HTTP/1.1"
     server_version = "mock"
     sys_version = ""
     timeout = 120
     json_content_type = "application/json"
+    record_class = RecordedRequest
+    # DropMidStream(mid_event=True) sends 1 .. len(event) - drop_tail bytes of the next event.
+    drop_tail = 4
 
     def setup(self):
         super().setup()
@@ -494,6 +537,12 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     def not_found(self):
         raise NotImplementedError
+
+    def routed(self):
+        return self.rec.operation is not None
+
+    def precheck(self):
+        """Checks made after publishing whatever mock.validate says."""
 
     def validate(self):
         pass
@@ -526,6 +575,15 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     def internal_error(self, tb):
         return ProviderError(500, {"error": {"message": "mock bug: " + tb}}, "mock_bug", tb)
+
+    def model_from_body(self, ops, stream_op):
+        """For the operations `ops` whose JSON body names the model: rec.model from its
+        "model", rec.stream from its "stream": true (operation stream_op only)."""
+        rec = self.rec
+        if rec.operation in ops and isinstance(rec.json, dict):
+            if isinstance(rec.json.get("model"), str):
+                rec.model = rec.json["model"]
+            rec.stream = rec.operation == stream_op and rec.json.get("stream") is True
 
     # -- plumbing ------------------------------------------------------------------------
     def _read_body(self):
@@ -600,6 +658,19 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.rec.error_message = err.message
         self._send_json(err.status, err.body, list(err.headers.items()))
 
+    def _send_half_and_drop(self, status, body, hdrs, rst):
+        """Headers and half the body, then close: DropMidStream on a non-stream call."""
+        data = self._body_bytes(body)
+        self._send_head(status, [("Content-Type", self.json_content_type),
+                                 ("Content-Length", str(len(data)))]
+                        + self.common_headers() + list(hdrs))
+        try:
+            self.wfile.write(data[:len(data) // 2])
+        except OSError:
+            raise _ClientGone()
+        self._abort(rst)
+        raise _Dropped()
+
     def _abort(self, rst):
         self.close_connection = True
         sock = self.connection
@@ -666,6 +737,9 @@ class BaseHandler(BaseHTTPRequestHandler):
             self._write_pieces(e, [len(e)])
             self._emitted_any = True
 
+    def _stream_head(self, headers):
+        self._send_head(200, list(headers) + [("Transfer-Encoding", "chunked")])
+
     def _run_stream(self, events, b, headers):
         self.rec.stream = True
         gap = b.gap_seconds if isinstance(b, SlowStream) else 0.0
@@ -674,13 +748,13 @@ class BaseHandler(BaseHTTPRequestHandler):
                 isinstance(b, Stall) and b.after_events is not None):
             cut = min(b.after_events, len(events))
         self._emitted_any = False
-        self._send_head(200, list(headers) + [("Transfer-Encoding", "chunked")])
+        self._stream_head(headers)
         self._emit(events[:cut], gap)
         if isinstance(b, DropMidStream):
             if b.mid_event and cut < len(events) and len(events[cut]) > 1:
                 nxt = events[cut]
-                # Never the whole event nor all but its blank-line terminator.
-                self._write_pieces(nxt[:self.rng.randint(1, max(1, len(nxt) - 4))])
+                # SSE: never the whole event nor all but its blank-line terminator.
+                self._write_pieces(nxt[:self.rng.randint(1, max(1, len(nxt) - self.drop_tail))])
             self._abort(b.rst)
             raise _Dropped()
         if isinstance(b, StreamError):
@@ -699,7 +773,7 @@ class BaseHandler(BaseHTTPRequestHandler):
     # -- request handling ----------------------------------------------------------------
     def _handle(self):
         mock = self.mock
-        self.rec = rec = RecordedRequest(mock._next_index())
+        self.rec = rec = self.record_class(mock._next_index())
         self.rng = random.Random(f"{mock.seed}-{rec.index}")
         self.t0 = time.monotonic()
         rec.client_address = self.client_address
@@ -721,10 +795,11 @@ class BaseHandler(BaseHTTPRequestHandler):
             self.route()
             self.authenticate()
             rec.auth_ok = True
-            if rec.operation is None:
+            if not self.routed():
                 raise self.not_found()
             mock._publish(rec)
             published = True
+            self.precheck()
             if mock.validate:
                 self.validate()
             b = mock._next_behaviour() if self.scripted() else None
@@ -791,16 +866,7 @@ class BaseHandler(BaseHTTPRequestHandler):
             body = reply.raw
         hdrs = list(hdrs) + extra
         if isinstance(b, DropMidStream):
-            data = self._body_bytes(body)
-            self._send_head(status, [("Content-Type", self.json_content_type),
-                                     ("Content-Length", str(len(data)))]
-                            + self.common_headers() + hdrs)
-            try:
-                self.wfile.write(data[:len(data) // 2])
-            except OSError:
-                raise _ClientGone()
-            self._abort(b.rst)
-            raise _Dropped()
+            self._send_half_and_drop(status, body, hdrs, b.rst)
         self._send_json(status, body, hdrs)
 
     def latency_ms(self):
@@ -818,6 +884,7 @@ class BaseMock:
     DEFAULT_TEXT = "PONG"
     handler_class = BaseHandler
     thread_name = "mock-provider"
+    _coerce = staticmethod(coerce)  # how script() reads its arguments
 
     def __init__(self, seed=None, validate=True):
         self.seed = seed if seed is not None else random.randrange(1 << 32)
@@ -879,7 +946,7 @@ class BaseMock:
 
     # scripting
     def script(self, *behaviours):
-        items = [coerce(b) for b in behaviours]
+        items = [self._coerce(b) for b in behaviours]
         with self._lock:
             self._queue.extend(items)
         return self
@@ -949,3 +1016,27 @@ class BaseMock:
     def _next_behaviour(self):
         with self._lock:
             return self._queue.popleft() if self._queue else None
+
+
+def per_model(setting, model):
+    """The value of an int-or-{model: int} setting for one model (None: not set)."""
+    if isinstance(setting, dict):
+        return setting.get(model)
+    return setting
+
+
+class ModelCatalog:
+    """Model listing and per-model limits of a provider mock: needs self.models (list or
+    None), self.context_window and, for native_dim, self.embedding_dims and
+    self.default_embedding_dim; DEFAULT_MODELS is listed when models is None."""
+
+    DEFAULT_MODELS = ()
+
+    def model_list(self):
+        return list(self.models) if self.models is not None else list(self.DEFAULT_MODELS)
+
+    def window_for(self, model):
+        return per_model(self.context_window, model)
+
+    def native_dim(self, model):
+        return self.embedding_dims.get(model, self.default_embedding_dim)

@@ -13,9 +13,9 @@ import json
 import re
 
 from .common import (
-    ALNUM, Answer, BaseHandler, BaseMock, DropMidStream, Error, ProviderError, Reply,
-    SlowStream, Stall, StreamError, count_tokens, embedding_vector, input_tokens, rand_id,
-    split_random,
+    ALNUM, Answer, BaseHandler, BaseMock, DropMidStream, Error, ModelCatalog, ProviderError,
+    Reply, SlowStream, Stall, StreamError, count_tokens, embedding_vector, input_tokens,
+    is_num, rand_id, split_random,
 )
 
 __all__ = [
@@ -95,10 +95,6 @@ def _get(d, camel, default=None):
 
 def _has(d, camel):
     return isinstance(d, dict) and (camel in d or _snake(camel) in d)
-
-
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def rpc_error(code, status, message, details=None):
@@ -196,7 +192,7 @@ def _range(cfg, camel, lo, hi, integer=False):
     if v is None:
         return
     snake = _snake(camel)
-    if not _num(v) or (integer and not isinstance(v, int)):
+    if not is_num(v) or (integer and not isinstance(v, int)):
         raise _field_bad(f"Invalid value at 'generation_config.{snake}' ({type(v).__name__}), "
                          f"{json.dumps(v)}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
@@ -567,7 +563,7 @@ class _Handler(BaseHandler):
         return ("\n,\r\n" + json.dumps(err.body, indent=2) + "]").encode("utf-8")
 
 
-class MockGemini(BaseMock):
+class MockGemini(ModelCatalog, BaseMock):
     """Mock Gemini API on http://127.0.0.1:<port> (base URL = mock.url; pier appends
     /v1beta/models/{model}:{method}).
 
@@ -594,6 +590,7 @@ class MockGemini(BaseMock):
 
     handler_class = _Handler
     thread_name = "mock-gemini"
+    DEFAULT_MODELS = DEFAULT_MODELS
 
     def __init__(self, api_keys=None, *, models=None, strict_models=True, context_window=None,
                  strict_params=True, embedding_dims=None, default_embedding_dim=768, seed=None,
@@ -606,14 +603,3 @@ class MockGemini(BaseMock):
         self.strict_params = strict_params
         self.embedding_dims = dict(EMBEDDING_DIMS, **(embedding_dims or {}))
         self.default_embedding_dim = default_embedding_dim
-
-    def model_list(self):
-        return list(self.models) if self.models is not None else list(DEFAULT_MODELS)
-
-    def window_for(self, model):
-        if isinstance(self.context_window, dict):
-            return self.context_window.get(model)
-        return self.context_window
-
-    def native_dim(self, model):
-        return self.embedding_dims.get(model, self.default_embedding_dim)

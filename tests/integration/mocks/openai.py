@@ -13,9 +13,9 @@ import struct
 import time
 
 from .common import (
-    Answer, BaseHandler, BaseMock, DropMidStream, Error, ProviderError, Reply,
+    Answer, BaseHandler, BaseMock, DropMidStream, Error, ModelCatalog, ProviderError, Reply,
     SlowStream, Stall, StreamError, count_tokens, dumps_compact, embedding_vector,
-    input_tokens, rand_id,
+    input_tokens, is_num, rand_id,
 )
 
 __all__ = [
@@ -124,10 +124,6 @@ def _tname(v):
     return "an object"
 
 
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def _fmt(v):
     return json.dumps(v) if not isinstance(v, str) else v
 
@@ -150,7 +146,7 @@ def _supported(values):
 def _check_type(v, want, param):
     ok = {"string": isinstance(v, str), "boolean": isinstance(v, bool),
           "integer": isinstance(v, int) and not isinstance(v, bool),
-          "number": _num(v), "array": isinstance(v, list), "object": isinstance(v, dict)}[want]
+          "number": is_num(v), "array": isinstance(v, list), "object": isinstance(v, dict)}[want]
     if not ok:
         art = "an" if want[0] in "aeiou" else "a"
         raise _bad(f"Invalid type for '{param}': expected {art} {want}, but got {_tname(v)} "
@@ -439,10 +435,7 @@ class _Handler(BaseHandler):
         elif self.command == "GET" and rest.startswith("/models/") and len(rest) > 8:
             rec.operation = "model"
             rec.model = rest[len("/models/"):]
-        if rec.operation in ("chat", "embeddings") and isinstance(rec.json, dict):
-            if isinstance(rec.json.get("model"), str):
-                rec.model = rec.json["model"]
-            rec.stream = rec.operation == "chat" and rec.json.get("stream") is True
+        self.model_from_body(("chat", "embeddings"), "chat")
 
     def not_found(self):
         raw = self.rec.path.partition("?")[0]
@@ -700,7 +693,7 @@ class _Handler(BaseHandler):
         return self._sse(err.body)
 
 
-class MockOpenAI(BaseMock):
+class MockOpenAI(ModelCatalog, BaseMock):
     """Mock OpenAI-compatible API on http://127.0.0.1:<port>{path_prefix}.
 
     MockOpenAI(api_keys={"sk-..."} (None: any non-empty Bearer key), organization=None
@@ -732,6 +725,7 @@ class MockOpenAI(BaseMock):
 
     handler_class = _Handler
     thread_name = "mock-openai"
+    DEFAULT_MODELS = DEFAULT_MODELS
 
     def __init__(self, api_keys=None, organization=None, path_prefix="/v1", *, models=None,
                  strict_models=True, context_window=None, strict_params=True, extra_params=(),
@@ -756,14 +750,3 @@ class MockOpenAI(BaseMock):
     @property
     def base_url(self):
         return self.url + self.path_prefix
-
-    def model_list(self):
-        return list(self.models) if self.models is not None else list(DEFAULT_MODELS)
-
-    def window_for(self, model):
-        if isinstance(self.context_window, dict):
-            return self.context_window.get(model)
-        return self.context_window
-
-    def native_dim(self, model):
-        return self.embedding_dims.get(model, self.default_embedding_dim)
