@@ -3,7 +3,6 @@
  * llm/embed_out.c. */
 #include "llm/bedrock_embed.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,15 +23,6 @@ struct pier_bedrock_embed {
   pier_embed_out out;     /* the answer, call by call */
   pier_slice input_tokens; /* of the reply being rendered (Cohere's header) */
 };
-
-static int bad(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bad(char *err, size_t errlen, int rc, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return rc;
-}
 
 int pier_bedrock_embed_family_of(const char *model_id, pier_bedrock_embed_family *out) {
   static const char *const geos[] = {"us.", "eu.", "apac.", "jp.", "au.", "us-gov.", "global.", "ca."};
@@ -76,7 +66,7 @@ static int read_dimensions(pier_bedrock_embed *e, const cJSON *req, char *err, s
       e->dimensions = by_family[e->family].ok[i];
       return 0;
     }
-  return bad(err, errlen, PIER_EINVAL, "dimensions must be %s for this model", by_family[e->family].list);
+  return pier_embed_errf(err, errlen, PIER_EINVAL, "dimensions must be %s for this model", by_family[e->family].list);
 }
 
 static int read_options(pier_bedrock_embed *e, const cJSON *req, char *err, size_t errlen) {
@@ -91,8 +81,8 @@ static int read_options(pier_bedrock_embed *e, const cJSON *req, char *err, size
       e->input_type = types[i];
       return 0;
     }
-  return bad(err, errlen, PIER_EINVAL,
-             "input_type must be search_document, search_query, classification or clustering");
+  return pier_embed_errf(err, errlen, PIER_EINVAL,
+                         "input_type must be search_document, search_query, classification or clustering");
 }
 
 static bool is_titan(const pier_bedrock_embed *e) {
@@ -106,10 +96,11 @@ int pier_bedrock_embed_create(const cJSON *req, const char *model_id, pier_bedro
   if (!e) return PIER_ENOMEM;
   int rc = pier_bedrock_embed_family_of(model_id, &e->family);
   if (rc) {
-    rc = bad(err, errlen, PIER_ENOTFOUND,
-             "model \"%s\" is not a Bedrock embedding model pier supports; use amazon.titan-embed-text-v2:0, "
-             "amazon.titan-embed-text-v1, cohere.embed-english-v3, cohere.embed-multilingual-v3 or cohere.embed-v4:0",
-             model_id ? model_id : "");
+    rc = pier_embed_errf(err, errlen, PIER_ENOTFOUND,
+                         "model \"%s\" is not a Bedrock embedding model pier supports; use "
+                         "amazon.titan-embed-text-v2:0, amazon.titan-embed-text-v1, cohere.embed-english-v3, "
+                         "cohere.embed-multilingual-v3 or cohere.embed-v4:0",
+                         model_id ? model_id : "");
     goto out;
   }
   if ((rc = pier_embed_read_inputs(req, PIER_BEDROCK_EMBED_INPUTS_MAX, "Bedrock", &e->texts, &e->ntexts, err,
@@ -188,9 +179,9 @@ static int render_reply(void *ctx, size_t call, const cJSON *j, pier_buf *part, 
       rc = pier_embed_out_entry(&e->out, part, first + k, v);
   }
   if (rc == PIER_EPROTO)
-    return bad(err, errlen, rc, "Bedrock embedding reply for input %zu%s has no %zu numeric vector(s)", first,
-               n > 1 ? " and following" : "", n);
-  if (rc) return bad(err, errlen, rc, "%s while reading the Bedrock embedding reply", pier_strerror(rc));
+    return pier_embed_errf(err, errlen, rc, "Bedrock embedding reply for input %zu%s has no %zu numeric vector(s)",
+                           first, n > 1 ? " and following" : "", n);
+  if (rc) return pier_embed_errf(err, errlen, rc, "%s while reading the Bedrock embedding reply", pier_strerror(rc));
   unsigned long long t = 0;
   double titan = pier_json_num(j, "inputTextTokenCount", 0);
   if (is_titan(e)) e->out.tokens += titan > 0 && titan < 1e12 ? (int64_t)titan : 0;

@@ -14,8 +14,7 @@
 #include "base/json.h"
 #include "base/limits.h"
 
-static int bad(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bad(char *err, size_t errlen, int rc, const char *fmt, ...) {
+int pier_embed_errf(char *err, size_t errlen, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
@@ -29,21 +28,23 @@ int pier_embed_read_inputs(const cJSON *req, size_t max, const char *provider, c
   *texts = NULL;
   *n = 0;
   if (!cJSON_IsString(in) && !cJSON_IsArray(in))
-    return bad(err, errlen, PIER_EINVAL, "input must be a string or an array of strings, got %s",
-               pier_json_type_name(in));
+    return pier_embed_errf(err, errlen, PIER_EINVAL, "input must be a string or an array of strings, got %s",
+                           pier_json_type_name(in));
   size_t count = cJSON_IsString(in) ? 1 : (size_t)cJSON_GetArraySize(in);
-  if (count == 0) return bad(err, errlen, PIER_EINVAL, "input must hold at least one string");
-  if (count > max) return bad(err, errlen, PIER_EINVAL, "input holds %zu strings; at most %zu per request", count, max);
+  if (count == 0) return pier_embed_errf(err, errlen, PIER_EINVAL, "input must hold at least one string");
+  if (count > max)
+    return pier_embed_errf(err, errlen, PIER_EINVAL, "input holds %zu strings; at most %zu per request", count, max);
   const char **t = calloc(count, sizeof *t);
   if (!t) return PIER_ENOMEM;
   const cJSON *s = cJSON_IsString(in) ? in : in->child;
   for (size_t k = 0; k < count; k++, s = s->next) {
     int rc = 0;
     if (!cJSON_IsString(s))
-      rc = bad(err, errlen, PIER_EINVAL,
-               "input[%zu] must be a string (token-id arrays are not supported for %s models)", k, provider);
+      rc = pier_embed_errf(err, errlen, PIER_EINVAL,
+                           "input[%zu] must be a string (token-id arrays are not supported for %s models)", k,
+                           provider);
     else if (!s->valuestring[0])
-      rc = bad(err, errlen, PIER_EINVAL, "input[%zu] is an empty string", k);
+      rc = pier_embed_errf(err, errlen, PIER_EINVAL, "input[%zu] is an empty string", k);
     if (rc) {
       free(t);
       return rc;
@@ -61,7 +62,7 @@ int pier_embed_read_format(const cJSON *req, bool *base64, char *err, size_t err
   if (!fmt || cJSON_IsNull(fmt)) return 0;
   const char *f = cJSON_IsString(fmt) ? fmt->valuestring : "";
   if (strcmp(f, "float") && strcmp(f, "base64"))
-    return bad(err, errlen, PIER_EINVAL, "encoding_format must be \"float\" or \"base64\"");
+    return pier_embed_errf(err, errlen, PIER_EINVAL, "encoding_format must be \"float\" or \"base64\"");
   *base64 = strcmp(f, "base64") == 0;
   return 0;
 }
@@ -137,12 +138,12 @@ int pier_embed_out_add(pier_embed_out *o, size_t call, pier_slice body, const ch
                        pier_embed_render_fn render, void *ctx, char *err, size_t errlen) {
   char perr[96];
   if (call >= o->ncalls || o->answered[call])
-    return bad(err, errlen, PIER_EINVAL, "embedding call %zu: no such call or already answered", call);
+    return pier_embed_errf(err, errlen, PIER_EINVAL, "embedding call %zu: no such call or already answered", call);
   cJSON *j = pier_json_parse(body, PIER_JSON_DEPTH_MAX, perr, sizeof perr);
   if (!cJSON_IsObject(j)) {
     cJSON_Delete(j);
-    return bad(err, errlen, PIER_EPROTO, "%s embedding reply is not a JSON object (%s)", provider,
-               j ? "wrong type" : perr);
+    return pier_embed_errf(err, errlen, PIER_EPROTO, "%s embedding reply is not a JSON object (%s)", provider,
+                           j ? "wrong type" : perr);
   }
   pier_buf *part = &o->parts[call];
   part->max = o->out_max - o->out_bytes;
@@ -160,7 +161,7 @@ int pier_embed_out_add(pier_embed_out *o, size_t call, pier_slice body, const ch
 int pier_embed_out_finish(const pier_embed_out *o, const char *model, pier_buf *out, char *err, size_t errlen) {
   size_t mark = out->len;
   for (size_t c = 0; c < o->ncalls; c++)
-    if (!o->answered[c]) return bad(err, errlen, PIER_EINVAL, "embedding call %zu has no reply yet", c);
+    if (!o->answered[c]) return pier_embed_errf(err, errlen, PIER_EINVAL, "embedding call %zu has no reply yet", c);
   int rc = pier_buf_append_cstr(out, "{\"object\":\"list\",\"data\":[");
   for (size_t c = 0; !rc && c < o->ncalls; c++) {
     if (c && o->parts[c].len) rc = pier_buf_putc(out, ',');
@@ -173,7 +174,7 @@ int pier_embed_out_finish(const pier_embed_out *o, const char *model, pier_buf *
                           o->tokens);
   if (rc) {
     if (out->len > mark) out->len = mark, out->ptr[mark] = '\0';
-    bad(err, errlen, rc, "%s while writing the embeddings reply", pier_strerror(rc));
+    pier_embed_errf(err, errlen, rc, "%s while writing the embeddings reply", pier_strerror(rc));
   }
   return rc;
 }

@@ -15,6 +15,9 @@
 #include "base/buf.h"
 #include "base/slice.h"
 
+/* Write the message into err (when errlen > 0) and return rc. */
+int pier_embed_errf(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* The request's input: a string or 1..max non-empty strings (borrowed into an
  * owned *texts array). provider names who cannot take token-id arrays. */
 int pier_embed_read_inputs(const cJSON *req, size_t max, const char *provider, const char ***texts, size_t *n,

@@ -2,7 +2,6 @@
  * planning (100 inputs per call), bodies, reply parsing, the OpenAI list.
  * The answer is assembled call by call in llm/embed_out.c. Usage is estimated
  * (Gemini returns no counts). */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +24,6 @@ struct pier_gemini_embed {
   const char *task_type;  /* static; NULL = model default */
   pier_embed_out out;     /* the answer, call by call; tokens estimated: ceil(code points / 4) per input */
 };
-
-static int bad(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bad(char *err, size_t errlen, int rc, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return rc;
-}
 
 /* Code points of a valid UTF-8 string (continuation bytes not counted). */
 static size_t code_points(const char *s) {
@@ -65,11 +55,11 @@ static int read_task(pier_gemini_embed *e, const cJSON *req, char *err, size_t e
       e->task_type = map[i][1];
       return 0;
     }
-  return bad(err, errlen, PIER_EINVAL,
-             "%s must be a Gemini task type (RETRIEVAL_QUERY, RETRIEVAL_DOCUMENT, SEMANTIC_SIMILARITY, "
-             "CLASSIFICATION, CLUSTERING, QUESTION_ANSWERING, FACT_VERIFICATION, CODE_RETRIEVAL_QUERY) or "
-             "search_query / search_document",
-             key);
+  return pier_embed_errf(err, errlen, PIER_EINVAL,
+                         "%s must be a Gemini task type (RETRIEVAL_QUERY, RETRIEVAL_DOCUMENT, SEMANTIC_SIMILARITY, "
+                         "CLASSIFICATION, CLUSTERING, QUESTION_ANSWERING, FACT_VERIFICATION, CODE_RETRIEVAL_QUERY) or "
+                         "search_query / search_document",
+                         key);
 }
 
 static int read_options(pier_gemini_embed *e, const cJSON *req, char *err, size_t errlen) {
@@ -79,7 +69,7 @@ static int read_options(pier_gemini_embed *e, const cJSON *req, char *err, size_
   if (d && !cJSON_IsNull(d)) {
     if (!cJSON_IsNumber(d) || !(d->valuedouble >= 1 && d->valuedouble <= DIMENSIONS_MAX) ||
         d->valuedouble != (double)(int)d->valuedouble)
-      return bad(err, errlen, PIER_EINVAL, "dimensions must be an integer from 1 to %d", DIMENSIONS_MAX);
+      return pier_embed_errf(err, errlen, PIER_EINVAL, "dimensions must be an integer from 1 to %d", DIMENSIONS_MAX);
     e->dimensions = (int)d->valuedouble;
   }
   return read_task(e, req, err, errlen);
@@ -90,7 +80,8 @@ int pier_gemini_embed_create(const cJSON *req, const char *model_id, pier_gemini
   *out = NULL;
   const char *id = model_id ? model_id : "";
   if (!strncmp(id, "models/", 7)) id += 7;
-  if (!id[0]) return bad(err, errlen, PIER_EINVAL, "model: name a Gemini embedding model, e.g. gemini-embedding-001");
+  if (!id[0])
+    return pier_embed_errf(err, errlen, PIER_EINVAL, "model: name a Gemini embedding model, e.g. gemini-embedding-001");
   pier_gemini_embed *e = calloc(1, sizeof *e);
   if (!e) return PIER_ENOMEM;
   int rc = PIER_ENOMEM;
@@ -156,9 +147,10 @@ static int render_reply(void *ctx, size_t call, const cJSON *j, pier_buf *part, 
   for (const cJSON *x = rc ? NULL : embs->child; !rc && x; x = x->next, k++)
     rc = pier_embed_out_entry(&e->out, part, first + k, cJSON_GetObjectItemCaseSensitive(x, "values"));
   if (rc == PIER_EPROTO)
-    return bad(err, errlen, rc, "Gemini batchEmbedContents reply for inputs %zu..%zu does not hold %zu embeddings "
-                                "with numeric values", first, first + n - 1, n);
-  if (rc) bad(err, errlen, rc, "%s while reading the Gemini embedding reply", pier_strerror(rc));
+    return pier_embed_errf(err, errlen, rc,
+                           "Gemini batchEmbedContents reply for inputs %zu..%zu does not hold %zu embeddings "
+                           "with numeric values", first, first + n - 1, n);
+  if (rc) pier_embed_errf(err, errlen, rc, "%s while reading the Gemini embedding reply", pier_strerror(rc));
   return rc;
 }
 
