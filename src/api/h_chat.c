@@ -177,7 +177,10 @@ void pier_chat_finish(pier_chat_ctx *x, const pier_chat_result *res) {
     abandon(x);
     return;
   }
-  if (x->stream && (x->started || res->ok)) {
+  /* events already formatted for the client commit the stream even when the
+   * upstream broke in the same chunk, before they were written: the answer
+   * then does not depend on how the upstream's bytes were split */
+  if (x->stream && (x->started || x->out.len || res->ok)) {
     finish_stream(x, res);
     return;
   }

@@ -16,6 +16,7 @@ import pytest
 from gateway_util import (SONNET, SSE, Gateway, assert_chunks, assert_completion, assert_error, gateway_fixtures,
                           hello, sse_from_bytes, stream_chat)
 from mocks.bedrock import DropMidStream, Error, Reply, SlowStream, Stall, StreamException
+from mocks.eventstream import event_frame
 
 gateway, gw = gateway_fixtures()
 MODEL = "bedrock/" + SONNET
@@ -396,6 +397,20 @@ def test_broken_stream_after_output_ends_with_error_frame(gw, tail, words):
     r = gw.chat(hello(stream=True), timeout=10)
     assert r.status_code == 200
     assert_stream_ends_with_error(r, "upstream_protocol_error", "api_error", ["PO"], words)
+    n_requests(gw.mock, 1)
+    assert gw.mock.pending == 1
+
+
+def test_output_and_a_broken_frame_in_one_chunk_still_end_with_an_error_frame(gw):
+    """Text and the corrupt frame after it arrive in one write: the text pier already
+    decoded commits the stream just as if it had arrived alone (no 502, no retry)."""
+    one_write = (event_frame("messageStart", {"role": "assistant", "p": "x"}) +
+                 event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "PO"}, "p": "x"}) +
+                 CORRUPT)
+    gw.mock.script(Reply(events=[one_write], one_write=True), Reply())
+    r = gw.chat(hello(stream=True), timeout=10)
+    assert r.status_code == 200
+    assert_stream_ends_with_error(r, "upstream_protocol_error", "api_error", ["PO"], ["could not decode"])
     n_requests(gw.mock, 1)
     assert gw.mock.pending == 1
 

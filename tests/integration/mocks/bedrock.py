@@ -147,11 +147,13 @@ class Reply(_Behaviour):
       invoke-with-response-stream: list of Anthropic event dicts or bytes.
       A "p" padding key is added to dict payloads that have none.
     headers: extra response headers.
+    one_write: send the whole stream in one HTTP chunk (default: cut at random
+      byte positions), so the client reads it all at once.
     """
 
     def __init__(self, text=None, tool_calls=None, stop_reason=None, usage=None,
                  reasoning=None, reasoning_signature=None, text_chunks=None,
-                 latency_ms=None, raw=None, events=None, headers=None):
+                 latency_ms=None, raw=None, events=None, headers=None, one_write=False):
         self.text = text
         self.tool_calls = tool_calls
         self.stop_reason = stop_reason
@@ -163,6 +165,7 @@ class Reply(_Behaviour):
         self.raw = raw
         self.events = events
         self.headers = headers
+        self.one_write = one_write
 
 
 class Error(_Behaviour):

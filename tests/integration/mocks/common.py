@@ -499,6 +499,7 @@ class BaseHandler(BaseHTTPRequestHandler):
     provide route, authenticate, not_found, validate, scripted(), error_for(Error),
     respond(answer-ish), stream_events(reply), stream_error_event(StreamError),
     stream_headers, and encode(obj) for JSON bodies."""
+    _one_write = False  # the current stream goes out in one chunk (Reply(one_write=True))
 
     protocol_version = "HTTP/1.1"
     server_version = "mock"
@@ -695,6 +696,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.rec.stream_body += piece
 
     def _piece_len(self):
+        if self._one_write:
+            return 1 << 30
         r = self.rng.random()
         if r < 0.3:
             return self.rng.randint(1, 4)
@@ -718,7 +721,7 @@ class BaseHandler(BaseHTTPRequestHandler):
                 while event_ends and event_ends[0] <= pos:
                     event_ends.pop(0)
                     self.rec.events_sent += 1
-            if self.rng.random() < 0.2:
+            if not self._one_write and self.rng.random() < 0.2:
                 time.sleep(self.rng.uniform(0.0002, 0.002))
 
     def _emit(self, events, gap):
@@ -748,6 +751,7 @@ class BaseHandler(BaseHTTPRequestHandler):
                 isinstance(b, Stall) and b.after_events is not None):
             cut = min(b.after_events, len(events))
         self._emitted_any = False
+        self._one_write = getattr(b, "one_write", False)
         self._stream_head(headers)
         self._emit(events[:cut], gap)
         if isinstance(b, DropMidStream):
