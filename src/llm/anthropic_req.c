@@ -274,25 +274,11 @@ static int note_tool_name(pier_anthropic_build_st *b, const char *name) {
 
 /* tool_calls[j] -> {"type":"tool_use","id","name","input"}; arguments must parse to an object. */
 static int add_tool_use(pier_anthropic_build_st *b, int i, int j, const cJSON *call) {
-  const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-  const char *id = pier_json_str(call, "id"), *name = pier_json_str(fn, "name");
-  const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-  if (!cJSON_IsObject(call)) return pier_anthropic_bad(b, "messages[%d].tool_calls[%d] must be an object", i, j);
-  if (!id || !id[0]) return pier_anthropic_bad(b, "messages[%d].tool_calls[%d].id must be a non-empty string", i, j);
-  if (!name || !name[0])
-    return pier_anthropic_bad(b, "messages[%d].tool_calls[%d].function.name must be a non-empty string", i, j);
-  if (args && !cJSON_IsNull(args) && !cJSON_IsString(args))
-    return pier_anthropic_bad(b, "messages[%d].tool_calls[%d].function.arguments must be a JSON string", i, j);
-  char perr[64];
-  const char *text = cJSON_IsString(args) && args->valuestring[0] ? args->valuestring : "{}";
-  cJSON *input = pier_json_parse(pier_slice_from(text), PIER_JSON_DEPTH_MAX, perr, sizeof perr);
-  if (!cJSON_IsObject(input)) {
-    cJSON_Delete(input);
-    return pier_anthropic_bad(b, "messages[%d].tool_calls[%d].function.arguments must be a JSON object (%s)", i, j,
-                              input ? "it is not an object" : perr);
-  }
+  const char *id, *name;
+  cJSON *input;
+  int rc = pier_oai_tool_call(i, j, call, &id, &name, &input, b->err, b->errlen);
+  if (rc) return rc;
   cJSON *use = typed("tool_use");
-  int rc;
   if (!use || !cJSON_AddStringToObject(use, "id", id) || !cJSON_AddStringToObject(use, "name", name) ||
       !cJSON_AddItemToObject(use, "input", input)) {
     cJSON_Delete(use);

@@ -236,29 +236,17 @@ static int note_tool_name(pier_converse_build_st *b, const char *name) {
 
 /* tool_calls[j] -> {"toolUse":{"toolUseId","name","input"}}; arguments must parse to an object. */
 static int add_tool_use(pier_converse_build_st *b, int i, int j, const cJSON *call) {
-  const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-  const char *id = pier_json_str(call, "id"), *name = pier_json_str(fn, "name");
-  const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-  if (!id || !id[0]) return pier_converse_bad(b, "messages[%d].tool_calls[%d].id must be a non-empty string", i, j);
-  if (!name || !name[0])
-    return pier_converse_bad(b, "messages[%d].tool_calls[%d].function.name must be a non-empty string", i, j);
-  if (!is_null(args) && !cJSON_IsString(args))
-    return pier_converse_bad(b, "messages[%d].tool_calls[%d].function.arguments must be a JSON string", i, j);
-  char perr[64];
-  const char *text = cJSON_IsString(args) && args->valuestring[0] ? args->valuestring : "{}";
-  cJSON *input = pier_json_parse(pier_slice_from(text), PIER_JSON_DEPTH_MAX, perr, sizeof perr);
-  if (!cJSON_IsObject(input)) {
-    cJSON_Delete(input);
-    return pier_converse_bad(b, "messages[%d].tool_calls[%d].function.arguments must be a JSON object (%s)", i, j,
-                             input ? "it is not an object" : perr);
-  }
+  const char *id, *name;
+  cJSON *input;
+  int rc = pier_oai_tool_call(i, j, call, &id, &name, &input, b->err, b->errlen);
+  if (rc) return rc;
   cJSON *use = cJSON_CreateObject();
   if (!use || !cJSON_AddItemToObject(use, "input", input)) {
     cJSON_Delete(use);
     cJSON_Delete(input);
     return PIER_ENOMEM;
   }
-  int rc = PIER_ENOMEM;
+  rc = PIER_ENOMEM;
   if (!cJSON_AddStringToObject(use, "toolUseId", id) || !cJSON_AddStringToObject(use, "name", name) ||
       (rc = note_tool_name(b, name))) {
     cJSON_Delete(use);
@@ -302,8 +290,6 @@ static int add_assistant(pier_converse_build_st *b, int i, const cJSON *m) {
     return rc;
   int j = 0;
   cJSON_ArrayForEach(call, (cJSON_IsArray(calls) ? calls : NULL)) {
-    if (!cJSON_IsObject(call))
-      return pier_converse_bad(b, "messages[%d].tool_calls[%d] must be an object", i, j);
     if ((rc = add_tool_use(b, i, j++, call))) return rc;
   }
   return 0;

@@ -320,23 +320,10 @@ static int note_call(pier_gemini_build_st *b, const char *id, const char *name) 
 
 /* tool_calls[j] -> {"functionCall":{"name","args"},"thoughtSignature"?}; arguments must parse to an object. */
 static int add_function_call(pier_gemini_build_st *b, int i, int j, const cJSON *call) {
-  if (!cJSON_IsObject(call)) return pier_gemini_bad(b, "messages[%d].tool_calls[%d] must be an object", i, j);
-  const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-  const char *id = pier_json_str(call, "id"), *name = pier_json_str(fn, "name");
-  const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-  if (!id || !id[0]) return pier_gemini_bad(b, "messages[%d].tool_calls[%d].id must be a non-empty string", i, j);
-  if (!name || !name[0])
-    return pier_gemini_bad(b, "messages[%d].tool_calls[%d].function.name must be a non-empty string", i, j);
-  if (!is_null(args) && !cJSON_IsString(args))
-    return pier_gemini_bad(b, "messages[%d].tool_calls[%d].function.arguments must be a JSON string", i, j);
-  char perr[64];
-  const char *text = cJSON_IsString(args) && args->valuestring[0] ? args->valuestring : "{}";
-  cJSON *input = pier_json_parse(pier_slice_from(text), PIER_JSON_DEPTH_MAX, perr, sizeof perr);
-  if (!cJSON_IsObject(input)) {
-    cJSON_Delete(input);
-    return pier_gemini_bad(b, "messages[%d].tool_calls[%d].function.arguments must be a JSON object (%s)", i, j,
-                           input ? "it is not an object" : perr);
-  }
+  const char *id, *name;
+  cJSON *input;
+  int rc = pier_oai_tool_call(i, j, call, &id, &name, &input, b->err, b->errlen);
+  if (rc) return rc;
   cJSON *fc = cJSON_CreateObject();
   if (!fc || !cJSON_AddStringToObject(fc, "name", name) || !cJSON_AddItemToObject(fc, "args", input)) {
     cJSON_Delete(fc); /* input is not attached on any of these paths */
@@ -346,7 +333,7 @@ static int add_function_call(pier_gemini_build_st *b, int i, int j, const cJSON 
   cJSON *part = pier_gemini_wrap("functionCall", fc);
   const char *sig = call_signature(call, id);
   if (!sig && j == 0 && is_gemini3_plus(b->model_id)) sig = PIER_GEMINI_SIGNATURE_SKIP;
-  int rc = part ? 0 : PIER_ENOMEM;
+  rc = part ? 0 : PIER_ENOMEM;
   if (!rc && sig && !cJSON_AddStringToObject(part, "thoughtSignature", sig)) rc = PIER_ENOMEM;
   if (!rc) rc = note_call(b, id, name);
   if (rc) {
