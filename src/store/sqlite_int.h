@@ -61,5 +61,10 @@ int pier_sqlite_file_put(pier_db *db, const pier_file_rec *f);
 int pier_sqlite_file_get(pier_db *db, pier_arena *a, pier_slice path, pier_file_rec *out);
 int pier_sqlite_file_list(pier_db *db, pier_arena *a, pier_slice prefix, int64_t limit, pier_file_rec **out, size_t *n);
 void *pier_sqlite_grow(pier_arena *a, void *arr, size_t n, size_t *cap, size_t elem);
+/* Every row of st (bound, not yet stepped) read by read(a, st, row) into an
+ * arena array of elem-sized rows. st is always reset. PIER_ENOMEM, PIER_EDB
+ * when a step fails (never a silently short list), or read's error. */
+typedef int (*pier_sqlite_row_fn)(pier_arena *a, sqlite3_stmt *st, void *row);
+int pier_sqlite_rows(pier_arena *a, sqlite3_stmt *st, size_t elem, pier_sqlite_row_fn read, void **out, size_t *n);
 
 #endif

@@ -16,7 +16,24 @@ void *pier_sqlite_grow(pier_arena *a, void *arr, size_t n, size_t *cap, size_t e
   return p;
 }
 
-#define grow pier_sqlite_grow
+int pier_sqlite_rows(pier_arena *a, sqlite3_stmt *st, size_t elem, pier_sqlite_row_fn read, void **out, size_t *n) {
+  size_t cap = 0, k = 0;
+  char *arr = NULL;
+  int rc = 0, step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, elem))) {
+      rc = PIER_ENOMEM;
+      break;
+    }
+    memset(arr + k * elem, 0, elem);
+    if ((rc = read(a, st, arr + k++ * elem))) break;
+  }
+  if (!rc && step != SQLITE_DONE) rc = PIER_EDB;
+  sqlite3_reset(st);
+  *out = rc ? NULL : arr;
+  *n = rc ? 0 : k;
+  return rc;
+}
 
 static void bind_slice(sqlite3_stmt *st, int i, pier_slice s) {
   sqlite3_bind_text(st, i, s.ptr ? s.ptr : "", (int)s.len, SQLITE_TRANSIENT);
@@ -24,27 +41,23 @@ static void bind_slice(sqlite3_stmt *st, int i, pier_slice s) {
 
 /* ---- collections ------------------------------------------------------------ */
 
-static void read_collection(pier_arena *a, sqlite3_stmt *st, pier_collection *c) {
+static int read_collection(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_collection *c = row;
   c->id = sqlite3_column_int64(st, 0);
   c->name = pier_sqlite_text(a, st, 1);
   c->description = pier_sqlite_text(a, st, 2);
   c->created_us = sqlite3_column_int64(st, 3);
+  return c->name && c->description ? 0 : PIER_ENOMEM;
 }
 
 int pier_sqlite_collection_list(pier_db *db, pier_arena *a, pier_collection **out, size_t *n) {
   static const char sql[] = "SELECT id, name, description, created_us FROM collections ORDER BY id";
   sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
   if (!st) return PIER_EDB;
-  size_t cap = 0, k = 0;
-  pier_collection *arr = NULL;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = grow(a, arr, k, &cap, sizeof *arr))) return PIER_ENOMEM;
-    read_collection(a, st, &arr[k++]);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
-  return 0;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_collection, &rows, n);
+  *out = rows;
+  return rc;
 }
 
 int pier_sqlite_collection_get(pier_db *db, pier_arena *a, pier_slice name, pier_collection *out) {
@@ -53,10 +66,7 @@ int pier_sqlite_collection_get(pier_db *db, pier_arena *a, pier_slice name, pier
   if (!st) return PIER_EDB;
   bind_slice(st, 1, name);
   int rc = PIER_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    read_collection(a, st, out);
-    rc = 0;
-  }
+  if (sqlite3_step(st) == SQLITE_ROW) rc = read_collection(a, st, out);
   sqlite3_reset(st);
   return rc;
 }
@@ -87,7 +97,8 @@ int pier_sqlite_collection_delete(pier_db *db, int64_t id) {
 
 #define KEY_COLS "SELECT id, IFNULL(collection_id, 0), name, key_prefix, key_hash, is_active, created_us FROM api_keys "
 
-static void read_key(pier_arena *a, sqlite3_stmt *st, pier_api_key *k) {
+static int read_key(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_api_key *k = row;
   k->id = sqlite3_column_int64(st, 0);
   k->collection_id = sqlite3_column_int64(st, 1);
   k->name = pier_sqlite_text(a, st, 2);
@@ -97,6 +108,7 @@ static void read_key(pier_arena *a, sqlite3_stmt *st, pier_api_key *k) {
   snprintf(k->key_hash, sizeof k->key_hash, "%s", p ? (const char *)p : "");
   k->is_active = sqlite3_column_int(st, 5) != 0;
   k->created_us = sqlite3_column_int64(st, 6);
+  return k->name ? 0 : PIER_ENOMEM;
 }
 
 int pier_sqlite_key_list(pier_db *db, pier_arena *a, int64_t collection_id, bool all, pier_api_key **out,
@@ -106,16 +118,10 @@ int pier_sqlite_key_list(pier_db *db, pier_arena *a, int64_t collection_id, bool
   sqlite3_stmt *st = pier_sqlite_stmt(DB(db), all ? sql_all : sql_one);
   if (!st) return PIER_EDB;
   if (!all) sqlite3_bind_int64(st, 1, collection_id);
-  size_t cap = 0, k = 0;
-  pier_api_key *arr = NULL;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = grow(a, arr, k, &cap, sizeof *arr))) return PIER_ENOMEM;
-    read_key(a, st, &arr[k++]);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
-  return 0;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_key, &rows, n);
+  *out = rows;
+  return rc;
 }
 
 int pier_sqlite_key_get(pier_db *db, pier_arena *a, int64_t id, pier_api_key *out) {
@@ -124,10 +130,7 @@ int pier_sqlite_key_get(pier_db *db, pier_arena *a, int64_t id, pier_api_key *ou
   if (!st) return PIER_EDB;
   sqlite3_bind_int64(st, 1, id);
   int rc = PIER_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    read_key(a, st, out);
-    rc = 0;
-  }
+  if (sqlite3_step(st) == SQLITE_ROW) rc = read_key(a, st, out);
   sqlite3_reset(st);
   return rc;
 }
@@ -173,32 +176,30 @@ int pier_sqlite_key_delete(pier_db *db, int64_t id) {
 
 /* ---- environment ------------------------------------------------------------------ */
 
+static int read_env(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_env_var *v = row;
+  v->name = pier_sqlite_text(a, st, 0);
+  int blen = sqlite3_column_bytes(st, 1);
+  unsigned char *box = pier_arena_alloc(a, (size_t)blen + 1);
+  if (!box || !v->name) return PIER_ENOMEM;
+  if (blen) memcpy(box, sqlite3_column_blob(st, 1), (size_t)blen);
+  v->box = box;
+  v->box_len = (size_t)blen;
+  if (sqlite3_column_bytes(st, 2) == (int)sizeof v->nonce) memcpy(v->nonce, sqlite3_column_blob(st, 2), sizeof v->nonce);
+  v->updated_us = sqlite3_column_int64(st, 3);
+  return 0;
+}
+
 int pier_sqlite_env_list(pier_db *db, pier_arena *a, int64_t collection_id, pier_env_var **out, size_t *n) {
   static const char sql[] = "SELECT name, value_ciphertext, nonce, updated_us FROM env_vars "
                             "WHERE collection_id = ?1 ORDER BY name";
   sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
   if (!st) return PIER_EDB;
   sqlite3_bind_int64(st, 1, collection_id);
-  size_t cap = 0, k = 0;
-  pier_env_var *arr = NULL;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = grow(a, arr, k, &cap, sizeof *arr))) return PIER_ENOMEM;
-    pier_env_var *v = &arr[k++];
-    v->name = pier_sqlite_text(a, st, 0);
-    int blen = sqlite3_column_bytes(st, 1);
-    unsigned char *box = pier_arena_alloc(a, (size_t)blen + 1);
-    if (!box) return PIER_ENOMEM;
-    if (blen) memcpy(box, sqlite3_column_blob(st, 1), (size_t)blen);
-    v->box = box;
-    v->box_len = (size_t)blen;
-    memset(v->nonce, 0, sizeof v->nonce);
-    if (sqlite3_column_bytes(st, 2) == (int)sizeof v->nonce) memcpy(v->nonce, sqlite3_column_blob(st, 2), sizeof v->nonce);
-    v->updated_us = sqlite3_column_int64(st, 3);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
-  return 0;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_env, &rows, n);
+  *out = rows;
+  return rc;
 }
 
 int pier_sqlite_env_put(pier_db *db, int64_t collection_id, const pier_env_var *v) {
@@ -239,7 +240,8 @@ int pier_sqlite_env_clear(pier_db *db, int64_t collection_id) {
   "SELECT id, collection_id, name, workflow_json, description, version, has_file_uploads, is_private, " \
   "croissant_json, created_us, updated_us FROM tasks "
 
-static void read_task(pier_arena *a, sqlite3_stmt *st, pier_task *t) {
+static int read_task(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_task *t = row;
   t->id = sqlite3_column_int64(st, 0);
   t->collection_id = sqlite3_column_int64(st, 1);
   t->name = pier_sqlite_text(a, st, 2);
@@ -251,6 +253,7 @@ static void read_task(pier_arena *a, sqlite3_stmt *st, pier_task *t) {
   t->croissant_json = pier_sqlite_text(a, st, 8);
   t->created_us = sqlite3_column_int64(st, 9);
   t->updated_us = sqlite3_column_int64(st, 10);
+  return t->name && t->workflow_json && t->description && t->croissant_json ? 0 : PIER_ENOMEM;
 }
 
 int pier_sqlite_task_list(pier_db *db, pier_arena *a, int64_t collection_id, int64_t skip, int64_t limit,
@@ -261,16 +264,10 @@ int pier_sqlite_task_list(pier_db *db, pier_arena *a, int64_t collection_id, int
   sqlite3_bind_int64(st, 1, collection_id);
   sqlite3_bind_int64(st, 2, limit);
   sqlite3_bind_int64(st, 3, skip);
-  size_t cap = 0, k = 0;
-  pier_task *arr = NULL;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = grow(a, arr, k, &cap, sizeof *arr))) return PIER_ENOMEM;
-    read_task(a, st, &arr[k++]);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
-  return 0;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_task, &rows, n);
+  *out = rows;
+  return rc;
 }
 
 int pier_sqlite_task_get(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice name, pier_task *out) {
@@ -280,10 +277,7 @@ int pier_sqlite_task_get(pier_db *db, pier_arena *a, int64_t collection_id, pier
   sqlite3_bind_int64(st, 1, collection_id);
   bind_slice(st, 2, name);
   int rc = PIER_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    read_task(a, st, out);
-    rc = 0;
-  }
+  if (sqlite3_step(st) == SQLITE_ROW) rc = read_task(a, st, out);
   sqlite3_reset(st);
   return rc;
 }

@@ -41,7 +41,8 @@ int pier_sqlite_traj_put(pier_db *db, const pier_traj *t) {
   "SELECT id, collection_id, task, status, doc, secrets_box, secrets_nonce, created_us, updated_us, " \
   "duration_s FROM trajectories "
 
-static int read_traj(pier_arena *a, sqlite3_stmt *st, pier_traj *t) {
+static int read_traj(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_traj *t = row;
   memset(t, 0, sizeof *t);
   const unsigned char *id = sqlite3_column_text(st, 0);
   strncpy(t->id, id ? (const char *)id : "", sizeof t->id - 1);
@@ -93,16 +94,9 @@ int pier_sqlite_traj_list(pier_db *db, pier_arena *a, int64_t collection_id, pie
   bind_slice(st, 2, task);
   sqlite3_bind_int64(st, 3, limit);
   sqlite3_bind_int64(st, 4, offset);
-  size_t cap = 0, k = 0;
-  pier_traj *arr = NULL;
-  int rc = 0;
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) rc = PIER_ENOMEM;
-    else rc = read_traj(a, st, &arr[k++]);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_traj, &rows, n);
+  *out = rows;
   return rc;
 }
 
@@ -110,17 +104,19 @@ int pier_sqlite_traj_unfinished(pier_db *db, pier_arena *a, pier_traj **out, siz
   static const char sql[] = TRAJ_COLS "WHERE status IN ('pending', 'running') ORDER BY created_us, id";
   sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
   if (!st) return PIER_EDB;
-  size_t cap = 0, k = 0;
-  pier_traj *arr = NULL;
-  int rc = 0;
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) rc = PIER_ENOMEM;
-    else rc = read_traj(a, st, &arr[k++]);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_traj, &rows, n);
+  *out = rows;
   return rc;
+}
+
+static int read_child(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_traj_child *c = row;
+  const unsigned char *id = sqlite3_column_text(st, 0);
+  snprintf(c->id, sizeof c->id, "%s", id ? (const char *)id : "");
+  c->status = pier_sqlite_text(a, st, 1);
+  c->item = sqlite3_column_type(st, 2) == SQLITE_INTEGER ? sqlite3_column_int64(st, 2) : -1;
+  return c->status ? 0 : PIER_ENOMEM;
 }
 
 int pier_sqlite_traj_children(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, const char *parent_id,
@@ -135,25 +131,9 @@ int pier_sqlite_traj_children(pier_db *db, pier_arena *a, int64_t collection_id,
   bind_slice(st, 2, task);
   sqlite3_bind_text(st, 3, parent_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, parent_step, -1, SQLITE_STATIC);
-  size_t cap = 0, k = 0;
-  pier_traj_child *arr = NULL;
-  int rc = 0, step = SQLITE_DONE;
-  while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) {
-      rc = PIER_ENOMEM;
-      break;
-    }
-    pier_traj_child *c = &arr[k++];
-    snprintf(c->id, sizeof c->id, "%s", (const char *)sqlite3_column_text(st, 0));
-    const char *status = (const char *)sqlite3_column_text(st, 1);
-    c->status = pier_arena_strdup(a, pier_slice_from(status ? status : ""));
-    c->item = sqlite3_column_type(st, 2) == SQLITE_INTEGER ? sqlite3_column_int64(st, 2) : -1;
-    if (!c->status) rc = PIER_ENOMEM;
-  }
-  if (!rc && step != SQLITE_DONE) rc = PIER_EDB;
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_child, &rows, n);
+  *out = rows;
   return rc;
 }
 
@@ -203,12 +183,14 @@ int pier_sqlite_file_put(pier_db *db, const pier_file_rec *f) {
   return pier_sqlite_done(DB(db), st);
 }
 
-static void read_file(pier_arena *a, sqlite3_stmt *st, pier_file_rec *f) {
+static int read_file(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_file_rec *f = row;
   f->path = pier_sqlite_text(a, st, 0);
   f->collection_id = sqlite3_column_int64(st, 1);
   f->content_type = pier_sqlite_text(a, st, 2);
   f->size = sqlite3_column_int64(st, 3);
   f->created_us = sqlite3_column_int64(st, 4);
+  return f->path && f->content_type ? 0 : PIER_ENOMEM;
 }
 
 int pier_sqlite_file_get(pier_db *db, pier_arena *a, pier_slice path, pier_file_rec *out) {
@@ -217,10 +199,7 @@ int pier_sqlite_file_get(pier_db *db, pier_arena *a, pier_slice path, pier_file_
   if (!st) return PIER_EDB;
   bind_slice(st, 1, path);
   int rc = PIER_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    read_file(a, st, out);
-    rc = 0;
-  }
+  if (sqlite3_step(st) == SQLITE_ROW) rc = read_file(a, st, out);
   sqlite3_reset(st);
   return rc;
 }
@@ -233,19 +212,10 @@ int pier_sqlite_file_list(pier_db *db, pier_arena *a, pier_slice prefix, int64_t
   if (!st) return PIER_EDB;
   bind_slice(st, 1, prefix);
   sqlite3_bind_int64(st, 2, limit);
-  size_t cap = 0, k = 0;
-  pier_file_rec *arr = NULL;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) {
-      sqlite3_reset(st);
-      return PIER_ENOMEM;
-    }
-    read_file(a, st, &arr[k++]);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
-  return 0;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_file, &rows, n);
+  *out = rows;
+  return rc;
 }
 
 int pier_sqlite_label_add(pier_db *db, const char *traj_id, const pier_label *l) {
@@ -260,28 +230,23 @@ int pier_sqlite_label_add(pier_db *db, const char *traj_id, const pier_label *l)
   return pier_sqlite_done(DB(db), st);
 }
 
+static int read_label(pier_arena *a, sqlite3_stmt *st, void *row) {
+  pier_label *l = row;
+  l->key = pier_sqlite_text(a, st, 0);
+  l->value = pier_sqlite_text(a, st, 1);
+  l->author = pier_sqlite_text(a, st, 2);
+  l->created_us = sqlite3_column_int64(st, 3);
+  return l->key && l->value && l->author ? 0 : PIER_ENOMEM;
+}
+
 int pier_sqlite_label_list(pier_db *db, pier_arena *a, const char *traj_id, pier_label **out, size_t *n) {
   static const char sql[] = "SELECT key, value, author, created_us FROM labels WHERE trajectory_id = ?1 "
                             "ORDER BY created_us, rowid";
   sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
   if (!st) return PIER_EDB;
   sqlite3_bind_text(st, 1, traj_id, -1, SQLITE_TRANSIENT);
-  size_t cap = 0, k = 0;
-  pier_label *arr = NULL;
-  int rc = 0;
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    if (!(arr = pier_sqlite_grow(a, arr, k, &cap, sizeof *arr))) {
-      rc = PIER_ENOMEM;
-      break;
-    }
-    pier_label *l = &arr[k++];
-    l->key = pier_sqlite_text(a, st, 0);
-    l->value = pier_sqlite_text(a, st, 1);
-    l->author = pier_sqlite_text(a, st, 2);
-    l->created_us = sqlite3_column_int64(st, 3);
-  }
-  sqlite3_reset(st);
-  *out = arr;
-  *n = k;
+  void *rows;
+  int rc = pier_sqlite_rows(a, st, sizeof **out, read_label, &rows, n);
+  *out = rows;
   return rc;
 }
