@@ -238,3 +238,13 @@ bool pier_act_fan_next(pier_act_fan *f, pier_step *s) {
   f->pumping = false;
   return f->abort || (f->running == 0 && f->next == f->n);
 }
+
+void pier_act_chat_done(pier_step *s, void *arg, const pier_chat_result *res, const cJSON *completion) {
+  (void)arg;
+  if (!completion) {
+    pier_step_fail(s, "%s", res->error.message);
+    return;
+  }
+  pier_act_put_completion(s, completion, res);
+  pier_step_done(s);
+}

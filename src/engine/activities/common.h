@@ -31,6 +31,9 @@ cJSON *pier_act_chat_request(pier_step *s, char *err, size_t errlen);
 cJSON *pier_act_chat_request_with(pier_step *s, cJSON *user_content, char *err, size_t errlen);
 /* outputs.text / content / finish_reason / model / usage (+ json, tool_calls). */
 void pier_act_put_completion(pier_step *s, const cJSON *completion, const pier_chat_result *res);
+/* The end of a one-call activity (a pier_step_chat_cb): the completion's
+ * outputs and done, or the call's error. */
+void pier_act_chat_done(pier_step *s, void *arg, const pier_chat_result *res, const cJSON *completion);
 
 /* ---- inputs ------------------------------------------------------------------------- */
 

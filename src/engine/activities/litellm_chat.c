@@ -7,16 +7,6 @@
 #include "engine/activity.h"
 #include "engine/activities/common.h"
 
-static void on_answer(pier_step *s, void *arg, const pier_chat_result *res, const cJSON *completion) {
-  (void)arg;
-  if (!completion) {
-    pier_step_fail(s, "%s", res->error.message);
-    return;
-  }
-  pier_act_put_completion(s, completion, res);
-  pier_step_done(s);
-}
-
 static void start(pier_step *s) {
   char err[512];
   cJSON *req = pier_act_chat_request(s, err, sizeof err);
@@ -24,7 +14,7 @@ static void start(pier_step *s) {
     pier_step_fail(s, "%s", err);
     return;
   }
-  if (pier_step_chat(s, req, on_answer, NULL) != 0) pier_step_fail(s, "could not start the model call");
+  if (pier_step_chat(s, req, pier_act_chat_done, NULL) != 0) pier_step_fail(s, "could not start the model call");
 }
 
 const pier_activity pier_act_litellm_chat = {

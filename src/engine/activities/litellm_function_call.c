@@ -15,7 +15,7 @@
 static void on_answer(pier_step *s, void *arg, const pier_chat_result *res, const cJSON *completion) {
   (void)arg;
   if (!completion) {
-    pier_step_fail(s, "%s", res->error.message);
+    pier_act_chat_done(s, arg, res, NULL);
     return;
   }
   pier_act_put_completion(s, completion, res);

@@ -10,16 +10,6 @@
 #include "engine/activities/common.h"
 #include "engine/activity.h"
 
-static void on_answer(pier_step *s, void *arg, const pier_chat_result *res, const cJSON *completion) {
-  (void)arg;
-  if (!completion) {
-    pier_step_fail(s, "%s", res->error.message);
-    return;
-  }
-  pier_act_put_completion(s, completion, res);
-  pier_step_done(s);
-}
-
 /* [{"type":"text","text":prompt},{"type":"image_url","image_url":{"url":url}}] to the model. */
 static void ask(pier_step *s, const char *url) {
   char err[512];
@@ -35,7 +25,7 @@ static void ask(pier_step *s, const char *url) {
     pier_step_fail(s, "%s", err);
     return;
   }
-  if (pier_step_chat(s, req, on_answer, NULL) != 0) pier_step_fail(s, "could not start the model call");
+  if (pier_step_chat(s, req, pier_act_chat_done, NULL) != 0) pier_step_fail(s, "could not start the model call");
 }
 
 static void on_image(pier_step *s, void *arg, int rc, pier_slice bytes, const char *content_type) {
