@@ -105,6 +105,27 @@ static int get_task(pier_db *db, void *arg) {
   return db->ops->task_get(db, &c->a, c->col.id, pier_slice_from("t1"), &c->task);
 }
 
+/* 40 rows: the row reader grows its array past the first 16 and keeps order. */
+static void long_lists(void **state) {
+  pier_store *s = *state;
+  ctx c = {0};
+  pier_arena_init(&c.a);
+  char names[40][8];
+  for (int i = 0; i < 40; i++) {
+    snprintf(names[i], sizeof names[i], "c%02d", i);
+    c.name = names[i];
+    assert_int_equal(pier_store_run_sync(s, PIER_STORE_WRITE, create_coll, &c), 0);
+  }
+  assert_int_equal(pier_store_run_sync(s, PIER_STORE_READ, list_colls, &c), 0);
+  assert_int_equal(c.n, 40);
+  for (int i = 0; i < 40; i++) {
+    assert_string_equal(c.cols[i].name, names[i]);
+    assert_string_equal(c.cols[i].description, "d");
+    if (i) assert_true(c.cols[i].id > c.cols[i - 1].id);
+  }
+  pier_arena_dispose(&c.a);
+}
+
 static void cascade_delete(void **state) {
   pier_store *s = *state;
   ctx c = {.name = "cascade"};
@@ -190,6 +211,7 @@ static void reopen_persists(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(collections, setup, teardown),
+      cmocka_unit_test_setup_teardown(long_lists, setup, teardown),
       cmocka_unit_test_setup_teardown(cascade_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(group_commit_isolation, setup, teardown),
       cmocka_unit_test_setup_teardown(reopen_persists, setup, teardown),
