@@ -29,32 +29,14 @@ OPENAI=${OPENAI:-1}
 OUT=${OUT:-$HERE/results/$(date -u +%Y%m%dT%H%M%SZ)}
 MODEL=us.anthropic.claude-sonnet-4-6
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=bench
+. "$HERE/lib.sh"
 
 # ---- dependencies ---------------------------------------------------------------------------
-need=()
+need=($(base_needs))
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-[ -f /usr/include/uv.h ] || need+=(libuv1-dev)
-[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
-[ -f /usr/share/llhttp/llhttp.c ] || need+=(node-llhttp)
-command -v python3 >/dev/null || need+=(python3)
-command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || die "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root"
-  log "installing ${need[*]}"
-  # Debian starts nginx.service on 0.0.0.0:80 after install; a policy-rc.d that
-  # forbids starting services keeps the machine listening on nothing new.
-  made_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "${need[@]}" >&2 ||
-    { apt-get update >&2 && apt-get install -y --no-install-recommends "${need[@]}" >&2; }
-  if [ $made_policy -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
-fi
+install_missing "${need[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---- build -------------------------------------------------------------------------------------
@@ -91,39 +73,8 @@ cleanup() { # only the processes this script started, by pid
 }
 trap cleanup EXIT
 
-# Start "$@" in the background, wait for its first stdout line, echo the port.
-start_server() {
-  local name=$1; shift
-  echo "== $(date -u +%H:%M:%S) start: $*" >>"$WORK/$name.err"
-  "$@" >"$WORK/$name.out" 2>>"$WORK/$name.err" &
-  local pid=$!
-  echo "$pid" >"$WORK/$name.pid" # start_server runs in $(...): the pid file is the record
-  for _ in $(seq 100); do
-    if grep -q '^listening on http://127.0.0.1:' "$WORK/$name.out" 2>/dev/null; then
-      sed -n '1s/.*:\([0-9]*\)$/\1/p' "$WORK/$name.out"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  cat "$WORK/$name.err" >&2
-  die "$name did not start"
-}
-stop_server() {
-  local pid
-  [ -f "$WORK/$1.pid" ] || return 0
-  pid=$(cat "$WORK/$1.pid")
-  kill "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  rm -f "$WORK/$1.pid"
-}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
-
-api() { # METHOD PATH BODY -> response body; fails on a non-2xx status
-  curl -sS -f -X "$1" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    --data "$3" "http://127.0.0.1:$PIER_PORT$2"
-}
 
 start_pier() {
   PIER_PORT=$(start_server pier "$PIER" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --threads 2 --log-level warn ${PIER_ARGS:-})

@@ -37,23 +37,11 @@ MODEL=us.anthropic.claude-sonnet-4-6
 BOUNDARY=------------------------pierbench7d3f0a1c9e2b
 UTIL=$HERE/runs_util.py
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'bench/runs: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=bench/runs
+. "$HERE/lib.sh"
 
 # ---- dependencies ---------------------------------------------------------------------------
-need=()
-[ -f /usr/include/uv.h ] || need+=(libuv1-dev)
-[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
-[ -f /usr/share/llhttp/llhttp.c ] || need+=(node-llhttp)
-command -v python3 >/dev/null || need+=(python3)
-command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || die "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root"
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "${need[@]}" >&2 ||
-    { apt-get update >&2 && apt-get install -y --no-install-recommends "${need[@]}" >&2; }
-fi
+install_missing $(base_needs)
 
 # ---- build ----------------------------------------------------------------------------------
 if [ -n "${PIER_BIN:-}" ]; then
@@ -95,38 +83,9 @@ cleanup() { # only the processes this script started, by pid
 }
 trap cleanup EXIT
 
-# Start "$@" in the background, wait for its first stdout line, echo the port.
-start_server() {
-  local name=$1; shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  local pid=$!
-  echo "$pid" >"$WORK/$name.pid"
-  for _ in $(seq 100); do
-    if grep -q '^listening on http://127.0.0.1:' "$WORK/$name.out" 2>/dev/null; then
-      sed -n '1s/.*:\([0-9]*\)$/\1/p' "$WORK/$name.out"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  cat "$WORK/$name.err" >&2
-  die "$name did not start"
-}
-stop_server() { # name [signal]
-  local pid
-  [ -f "$WORK/$1.pid" ] || return 0
-  pid=$(cat "$WORK/$1.pid")
-  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  rm -f "$WORK/$1.pid"
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime+stime of all threads
 utime() { awk '{print $14}' "/proc/$1/stat"; }
 
-api() { # METHOD PATH BODY -> response body; fails on a non-2xx status
-  curl -sS -f -X "$1" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    --data "$3" "http://127.0.0.1:$PIER_PORT$2"
-}
 stats() { # task -> the stats JSON
   curl -sS -f -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PIER_PORT/api/v1/db/stats/bench/$1"
 }
