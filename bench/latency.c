@@ -19,6 +19,9 @@
 #include <string.h>
 #include <uv.h>
 
+#define BENCH_PROG "latency"
+#include "common.h"
+
 #define HEADERS_MAX 16
 #define PIDS_MAX 4
 
@@ -79,59 +82,14 @@ static uint64_t h_all_open_at;
 static uv_timer_t h_timer;
 static uint64_t h_start_ms;
 
-static void die(const char *msg) {
-  fprintf(stderr, "latency: %s\n", msg);
-  exit(1);
-}
-
 /* ---- set-up ------------------------------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) die("cannot read a body file");
-  fclose(f);
-  b[n] = '\0';
-  *len = (size_t)n;
-  return b;
-}
-
-/* url = http://HOST:PORT/PATH (numeric IPv4 only: the benchmark is local). */
 static void build_target(target *t) {
-  if (strncmp(t->url, "http://", 7) != 0) die("target URL must start with http://");
-  const char *hp = t->url + 7, *slash = strchr(hp, '/'), *colon = strchr(hp, ':');
-  if (!slash || !colon || colon > slash) die("target URL must be http://IP:PORT/path");
-  char host[64];
-  size_t hl = (size_t)(colon - hp);
-  if (hl >= sizeof host) die("host too long");
-  memcpy(host, hp, hl);
-  host[hl] = '\0';
-  if (uv_ip4_addr(host, atoi(colon + 1), &t->addr) != 0) die("bad target address");
-  size_t blen = 0;
-  char *body = t->body_file ? slurp(t->body_file, &blen) : NULL;
-  if (t->body_file && !body) die("cannot open a body file");
-  size_t cap = strlen(t->url) + blen + 1024;
-  for (int i = 0; i < t->nheaders; i++) cap += strlen(t->headers[i]) + 2;
-  t->req = malloc(cap);
-  int n = snprintf(t->req, cap, "POST %s HTTP/1.1\r\nHost: %.*s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n",
-                   slash, (int)(slash - hp), hp, blen);
-  for (int i = 0; i < t->nheaders; i++) n += snprintf(t->req + n, cap - (size_t)n, "%s\r\n", t->headers[i]);
-  n += snprintf(t->req + n, cap - (size_t)n, "\r\n");
-  if (blen) memcpy(t->req + n, body, blen);
-  t->req_len = (size_t)n + blen;
-  free(body);
+  t->req = build_request(t->url, "POST", "application/json", t->body_file, t->headers, t->nheaders, &t->addr,
+                         &t->req_len);
 }
 
 /* ---- statistics ------------------------------------------------------------------------------ */
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 typedef struct stats {
   double p50, p90, p99, mean, min, max;

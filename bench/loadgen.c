@@ -24,6 +24,9 @@
 #include <time.h>
 #include <uv.h>
 
+#define BENCH_PROG "loadgen"
+#include "common.h"
+
 #define HEADERS_MAX 16
 
 typedef struct hconn {
@@ -62,58 +65,8 @@ static int open_conns;
 static uv_timer_t deadline_timer;
 static bool stopping;
 
-static void die(const char *msg) {
-  fprintf(stderr, "loadgen: %s\n", msg);
-  exit(2);
-}
-
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) die("cannot read the body file");
-  fclose(f);
-  b[n] = '\0';
-  *len = (size_t)n;
-  return b;
-}
-
-/* url = http://IP:PORT/PATH (numeric IPv4: the benchmark is local). */
-static void build_request(void) {
-  if (strncmp(opt.url, "http://", 7) != 0) die("URL must start with http://");
-  const char *hp = opt.url + 7, *slash = strchr(hp, '/'), *colon = strchr(hp, ':');
-  if (!slash || !colon || colon > slash) die("URL must be http://IP:PORT/path");
-  char host[64];
-  size_t hl = (size_t)(colon - hp);
-  if (hl >= sizeof host) die("host too long");
-  memcpy(host, hp, hl);
-  host[hl] = '\0';
-  if (uv_ip4_addr(host, atoi(colon + 1), &addr) != 0) die("bad address");
-  size_t blen = 0;
-  char *body = opt.body_file ? slurp(opt.body_file, &blen) : NULL;
-  if (opt.body_file && !body) die("cannot open the body file");
-  size_t cap = strlen(opt.url) + strlen(opt.content_type) + blen + 1024;
-  for (int i = 0; i < opt.nheaders; i++) cap += strlen(opt.headers[i]) + 2;
-  req = malloc(cap);
-  if (!req) die("out of memory");
-  int n = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: %.*s\r\n", opt.method, slash, (int)(slash - hp), hp);
-  if (body) n += snprintf(req + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n", opt.content_type, blen);
-  for (int i = 0; i < opt.nheaders; i++) n += snprintf(req + n, cap - (size_t)n, "%s\r\n", opt.headers[i]);
-  n += snprintf(req + n, cap - (size_t)n, "\r\n");
-  if (blen) memcpy(req + n, body, blen);
-  req_len = (size_t)n + blen;
-  free(body);
-}
 
 /* ---- statistics ---------------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 static double pct(double p) {
   if (measured == 0) return 0;
@@ -307,7 +260,8 @@ int main(int argc, char **argv) {
   if (!opt.url || opt.conns < 1 || (opt.count <= 0) == (opt.secs <= 0) || opt.warmup < 0) usage();
   if (opt.count && opt.warmup >= opt.count) usage();
   loop = uv_default_loop();
-  build_request();
+  req = build_request(opt.url, opt.method, opt.content_type, opt.body_file, opt.headers, opt.nheaders, &addr,
+                      &req_len);
   uv_timer_init(loop, &deadline_timer);
   if (opt.secs > 0 && opt.warmup == 0) uv_timer_start(&deadline_timer, on_deadline, (uint64_t)(opt.secs * 1000), 0);
   hc = calloc((size_t)opt.conns, sizeof *hc);
