@@ -402,19 +402,44 @@ static void on_abort(pier_http_req *req, void *arg) {
   else pier_http_respond_empty(x->req, 499);
 }
 
+/* The run's labels, stored off the loop. The job owns its copies: the request
+ * (and its arena) may be answered and freed before the store gets to it. */
+typedef struct label_job {
+  char id[16];
+  cJSON *labels;
+} label_job;
+
 static int label_work(pier_db *db, void *arg) {
-  rb_chat *x = arg;
+  label_job *j = arg;
   int rc = 0;
-  for (const cJSON *l = x->labels ? x->labels->child : NULL; l && !rc; l = l->next) {
+  for (const cJSON *l = j->labels->child; l && !rc; l = l->next) {
     pier_label lab = {.key = pier_json_str(l, "key"), .value = pier_json_str(l, "value"), .author = "runbook",
                       .created_us = pier_now_us()};
-    rc = db->ops->label_add(db, x->id, &lab);
+    rc = db->ops->label_add(db, j->id, &lab);
   }
   return rc;
 }
 
 static void label_done(void *arg, int rc) {
-  if (rc) PIER_LOG(PIER_LOG_WARN, "runbook", "run=%s: could not store its labels", ((rb_chat *)arg)->id);
+  label_job *j = arg;
+  if (rc) PIER_LOG(PIER_LOG_WARN, "runbook", "run=%s: could not store its labels", j->id);
+  cJSON_Delete(j->labels);
+  free(j);
+}
+
+static void store_labels(rb_chat *x) {
+  label_job *j = calloc(1, sizeof *j);
+  if (j) {
+    snprintf(j->id, sizeof j->id, "%s", x->id);
+    j->labels = cJSON_Duplicate(x->labels, 1);
+  }
+  if (j && j->labels &&
+      pier_store_submit(APP(x->req)->store, PIER_STORE_WRITE, pier_http_loop_mailbox(x->req->loop), label_work,
+                        label_done, j) == 0)
+    return;
+  PIER_LOG(PIER_LOG_WARN, "runbook", "run=%s: could not store its labels", x->id);
+  if (j) cJSON_Delete(j->labels);
+  free(j);
 }
 
 static void on_created(void *arg, int rc, const char *id) {
@@ -433,9 +458,12 @@ static void on_created(void *arg, int rc, const char *id) {
   }
   PIER_LOG(PIER_LOG_INFO, "runs", "req=%llu run=%s %s/%s runbook chat%s", (unsigned long long)req->id, id,
            x->col.name, x->task.name, x->stream ? " (stream)" : "");
-  if (x->labels && pier_store_submit(APP(req)->store, PIER_STORE_WRITE, pier_http_loop_mailbox(req->loop),
-                                     label_work, label_done, x) != 0)
-    PIER_LOG(PIER_LOG_WARN, "runbook", "run=%s: could not store its labels", id);
+  if (x->labels) store_labels(x);
+  if (req->aborted) { /* the client left while the run was being stored: it goes on, unwatched */
+    release(x);
+    pier_http_respond_empty(req, 499);
+    return;
+  }
   pier_watch_cbs cbs = {.on_event = x->stream ? on_event : NULL, .on_end = x->stream ? on_stream_end : on_end,
                         .arg = x};
   if (x->stream && pier_http_stream_begin(req, 200, "text/event-stream; charset=utf-8", SSE_HEADERS) != 0) {
