@@ -100,8 +100,14 @@ void pier_step_add_usage(pier_step *s, const char *model, const pier_usage *u) {
 
 void pier_step_progress(pier_step *s, pier_slice text) {
   if (s->ended || s->cancelled || !text.len) return;
+  /* an agent's output may print what its environment holds: the collection's
+   * secret values never reach a watcher */
+  char *raw = s->run->env ? pier_slice_dup(text) : NULL, *clean = raw ? pier_redact_str(raw, s->run->env) : NULL;
+  if (clean) text = pier_slice_from(clean);
   (void)!pier_buf_append(&s->progress, text.ptr, text.len); /* past the cap: live only */
   pier_run_notify_progress(s->run, s->name, text);
+  free(clean);
+  free(raw);
 }
 
 void pier_step_set_usage(pier_step *s, const pier_usage *u, double cost_usd, int api_calls) {

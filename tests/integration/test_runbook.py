@@ -561,7 +561,7 @@ def test_events_stream_replays_progress_to_a_late_watcher(st):
     work = os.path.join(st.pier.data_dir, "work")
 
     def app_dir():
-        dirs = [os.path.join(work, d) for d in os.listdir(work) if d.startswith(tid)]
+        dirs = [os.path.join(work, d) for d in os.listdir(work) if d.startswith(tid)] if os.path.isdir(work) else []
         return dirs[0] if dirs and os.path.exists(os.path.join(dirs[0], "results", "ready")) else None
     app = wait_until(app_dir, 30, "the agent to have said something")
     url = f"{st.pier.url}/api/v1/db/trajectory/{COLLECTION}/late-watch/{tid}/events"
@@ -584,6 +584,38 @@ def test_events_stream_replays_progress_to_a_late_watcher(st):
     assert replay["text"].startswith("Running agent: claude-code via bedrock")
     assert replay["text"].endswith("halfway there\n> Write /app/results/ready\n")
     assert events[-1][1]["status"] == "completed"
+
+
+def test_progress_never_shows_the_collections_secret_values(st):
+    """An agent that prints a secret of its environment (Codex and Gemini CLI hold the
+    provider key) does not leak it to watchers: live progress is redacted like outputs.
+    (The plan carries the value here only so the stand-in agent can print it.)"""
+    plan = {"actions": [{"do": "say", "text": f"my key is {TOKEN} ok"},
+                        {"do": "write", "path": "ready", "content": ""},
+                        {"do": "wait_for", "path": "/app/results/go"}], "no_report": True}
+    st.task("leaky", runbook_task(plan))
+    tid = st.run_async("leaky")
+    work = os.path.join(st.pier.data_dir, "work")
+
+    def app_dir():
+        dirs = [os.path.join(work, d) for d in os.listdir(work) if d.startswith(tid)] if os.path.isdir(work) else []
+        return dirs[0] if dirs and os.path.exists(os.path.join(dirs[0], "results", "ready")) else None
+    app = wait_until(app_dir, 30, "the agent to have spoken")
+    url = f"{st.pier.url}/api/v1/db/trajectory/{COLLECTION}/leaky/{tid}/events"
+    with st.pier.session.get(url, stream=True, timeout=60, headers={"Authorization": f"Bearer {st.key}"}) as r:
+        assert r.status_code == 200
+        progress, name = [], None
+        for line in r.iter_lines(decode_unicode=True):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: ") and name == "step_progress":
+                progress.append(json.loads(line[6:])["text"])
+                if "my key is" in progress[-1]:
+                    open(os.path.join(app, "results", "go"), "w").close()
+            elif name == "end":
+                break
+    assert any("my key is [REDACTED] ok" in t for t in progress), progress
+    assert not any(TOKEN in t for t in progress)
 
 
 def test_cli_follow_shows_the_agent_progress(st, tmp_path):
