@@ -3,6 +3,7 @@
  * base64 cut out, secret values redacted), the answer, finish_reason, usage,
  * cost and latency. Written off the request path: the write is queued and
  * nothing waits for it. */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -84,10 +85,10 @@ static void key(jw *w, const char *k) {
 
 static void num(jw *w, double v) {
   char tmp[40];
-  if (v == (double)(int64_t)v && v > -9007199254740992.0 && v < 9007199254740992.0)
-    snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-  else if (v != v || v == v + 1.0) /* NaN, infinities: JSON has none */
+  if (!isfinite(v)) /* JSON has no NaN or infinities */
     snprintf(tmp, sizeof tmp, "null");
+  else if (fabs(v) < 9007199254740992.0 && v == floor(v)) /* exact integers, tested before any cast */
+    snprintf(tmp, sizeof tmp, "%lld", (long long)v);
   else
     snprintf(tmp, sizeof tmp, "%.17g", v);
   raw(w, tmp);

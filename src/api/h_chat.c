@@ -232,8 +232,7 @@ static void mock_reply(pier_chat_ctx *x, const char *text) {
   evs[n++] = (pier_chat_event){.kind = PIER_CHAT_EV_FINISH, .finish_reason = "stop"};
   evs[n++] = (pier_chat_event){.kind = PIER_CHAT_EV_USAGE, .usage = res.usage};
   for (int i = 0; i < n; i++) {
-    int rc = on_event(x, &evs[i]);
-    if (rc == PIER_ECANCELLED) return; /* x is gone */
+    int rc = on_event(x, &evs[i]); /* formats into x->out; nothing is written yet */
     if (rc) {
       res.ok = false;
       pier_llm_error_set(&res.error, 500, "api_error", NULL, false, "could not encode the mock answer");

@@ -120,6 +120,7 @@ static int extract(int fd, uint64_t zip_size, const char *dest, const member *m,
   bool inflating = m->method == 8;
   if (inflating && inflateInit2(&z, -MAX_WBITS) != Z_OK) {
     close(out);
+    snprintf(err, errlen, "zip member %.200s: out of memory for the decompressor", m->name);
     return PIER_ENOMEM;
   }
   unsigned char *in = malloc(CHUNK), *buf = malloc(CHUNK);
