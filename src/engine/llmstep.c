@@ -528,6 +528,7 @@ typedef struct kids_op {
   int64_t collection_id;
   char task[256], parent[16];
   char *step;
+  int64_t since_us; /* the parent run's creation: its children are younger */
   pier_arena arena;
   pier_traj_child *kids;
   size_t n;
@@ -538,8 +539,8 @@ typedef struct kids_op {
 
 static int kids_work(pier_db *db, void *arg) {
   kids_op *k = arg;
-  return db->ops->traj_children(db, &k->arena, k->collection_id, pier_slice_from(k->task), k->parent, k->step, &k->kids,
-                                &k->n);
+  return db->ops->traj_children(db, &k->arena, k->collection_id, pier_slice_from(k->task), k->parent, k->step,
+                                k->since_us, &k->kids, &k->n);
 }
 
 static void kids_done(void *arg, int rc) {
@@ -558,7 +559,8 @@ static void kids_cancel(pier_op *op) { ((kids_op *)op)->cancelled = true; /* fre
 int pier_step_find_children(pier_step *s, const char *task, pier_step_kids_cb cb, void *arg) {
   kids_op *k = calloc(1, sizeof *k);
   if (!k) return PIER_ENOMEM;
-  *k = (kids_op){.op.cancel = kids_cancel, .s = s, .collection_id = pier_step_collection_id(s), .cb = cb, .arg = arg};
+  *k = (kids_op){.op.cancel = kids_cancel, .s = s, .collection_id = pier_step_collection_id(s), .cb = cb, .arg = arg,
+                 .since_us = s->run->created_us};
   k->step = strdup(pier_step_name(s));
   if (!k->step || snprintf(k->task, sizeof k->task, "%s", task) >= (int)sizeof k->task ||
       snprintf(k->parent, sizeof k->parent, "%s", pier_step_run_id(s)) >= (int)sizeof k->parent) {

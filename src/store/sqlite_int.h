@@ -53,7 +53,7 @@ int pier_sqlite_traj_list(pier_db *db, pier_arena *a, int64_t collection_id, pie
                           int64_t limit, pier_traj **out, size_t *n, int64_t *total);
 int pier_sqlite_traj_unfinished(pier_db *db, pier_arena *a, pier_traj **out, size_t *n);
 int pier_sqlite_traj_children(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, const char *parent_id,
-                              const char *parent_step, pier_traj_child **out, size_t *n);
+                              const char *parent_step, int64_t since_us, pier_traj_child **out, size_t *n);
 int pier_sqlite_traj_stats(pier_db *db, int64_t collection_id, pier_slice task, pier_traj_stats *out);
 int pier_sqlite_label_add(pier_db *db, const char *traj_id, const pier_label *l);
 int pier_sqlite_label_list(pier_db *db, pier_arena *a, const char *traj_id, pier_label **out, size_t *n);

@@ -120,17 +120,18 @@ static int read_child(pier_arena *a, sqlite3_stmt *st, void *row) {
 }
 
 int pier_sqlite_traj_children(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, const char *parent_id,
-                              const char *parent_step, pier_traj_child **out, size_t *n) {
-  /* by (collection, task) through trajectories_task, then the two fields of the doc */
+                              const char *parent_step, int64_t since_us, pier_traj_child **out, size_t *n) {
+  /* by (collection, task, created_us >= the parent's) through trajectories_task, then the doc's fields */
   static const char sql[] = "SELECT id, status, json_extract(doc, '$.parent_item') FROM trajectories "
                             "WHERE collection_id = ?1 AND task = ?2 AND json_extract(doc, '$.parent_trajectory_id') = ?3 "
-                            "AND json_extract(doc, '$.parent_step') = ?4 ORDER BY created_us, id";
+                            "AND json_extract(doc, '$.parent_step') = ?4 AND created_us >= ?5 ORDER BY created_us, id";
   sqlite3_stmt *st = pier_sqlite_stmt(DB(db), sql);
   if (!st) return PIER_EDB;
   sqlite3_bind_int64(st, 1, collection_id);
   bind_slice(st, 2, task);
   sqlite3_bind_text(st, 3, parent_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, parent_step, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, since_us);
   void *rows;
   int rc = pier_sqlite_rows(a, st, sizeof **out, read_child, &rows, n);
   *out = rows;

@@ -138,9 +138,10 @@ typedef struct pier_store_ops {
                    pier_traj **out, size_t *n, int64_t *total);
   int (*traj_unfinished)(pier_db *db, pier_arena *a, pier_traj **out, size_t *n); /* pending + running, oldest first */
   int (*traj_stats)(pier_db *db, int64_t collection_id, pier_slice task, pier_traj_stats *out);
-  /* Runs of `task` started by step `parent_step` of run `parent_id`, oldest first. */
+  /* Runs of `task` started by step `parent_step` of run `parent_id` (created at
+   * since_us, which bounds the scan: children are younger), oldest first. */
   int (*traj_children)(pier_db *db, pier_arena *a, int64_t collection_id, pier_slice task, const char *parent_id,
-                       const char *parent_step, pier_traj_child **out, size_t *n);
+                       const char *parent_step, int64_t since_us, pier_traj_child **out, size_t *n);
 
   int (*label_add)(pier_db *db, const char *traj_id, const pier_label *l);
   int (*label_list)(pier_db *db, pier_arena *a, const char *traj_id, pier_label **out, size_t *n);
