@@ -655,8 +655,7 @@ static void start(pier_step *s) {
   rnd[12] = '\0';
   size_t wl = strlen(pier_step_data_dir(s)) + strlen(pier_step_run_id(s)) + strlen(pier_step_name(s)) + 40;
   if (!rc && (x->workdir = malloc(wl)) != NULL) {
-    snprintf(x->workdir, wl, "%s/work", pier_step_data_dir(s));
-    mkdir(x->workdir, 0700);
+    /* created with its parents by pier_rb_prepare, on a worker thread */
     snprintf(x->workdir, wl, "%s/work/%s-%s", pier_step_data_dir(s), pier_step_run_id(s), rnd);
   }
   size_t fl = strlen(pier_step_data_dir(s)) + 8;
