@@ -114,16 +114,21 @@ static void ktime(jw *w, const char *k, int64_t us) {
 /* A string as recorded: secret values redacted; a data: URL replaced by a note
  * of its size; over 32 KiB, the head and a note of how much was cut. */
 static void recorded_str(jw *w, const char *s) {
+  char note[96];
+  size_t n = strlen(s);
+  if (n > 5 && strncmp(s, "data:", 5) == 0 && strstr(s, ";base64,")) { /* dropped: only its head is redacted */
+    const char *comma = strchr(s, ',');
+    snprintf(note, sizeof note, "%.*s[%zu bytes of base64 redacted]", (int)(comma - s + 1), s,
+             n - (size_t)(comma - s + 1));
+    char *clean = w->env ? pier_redact_str(note, w->env) : NULL;
+    str(w, clean ? clean : note, strlen(clean ? clean : note));
+    free(clean);
+    return;
+  }
   char *clean = w->env ? pier_redact_str(s, w->env) : NULL;
   const char *v = clean ? clean : s;
-  size_t n = strlen(v);
-  char note[96];
-  if (n > 5 && strncmp(v, "data:", 5) == 0 && strstr(v, ";base64,")) {
-    const char *comma = strchr(v, ',');
-    snprintf(note, sizeof note, "%.*s[%zu bytes of base64 redacted]", (int)(comma - v + 1), v,
-             n - (size_t)(comma - v + 1));
-    str(w, note, strlen(note));
-  } else if (n > STRING_KEEP_MAX) { /* keep the head (whole characters), say what was cut */
+  n = strlen(v);
+  if (n > STRING_KEEP_MAX) { /* keep the head (whole characters), say what was cut */
     int k = snprintf(note, sizeof note, "...[%zu more bytes not recorded]", n - STRING_KEEP_MAX);
     size_t keep = STRING_KEEP_MAX - (size_t)k;
     while (keep && ((unsigned char)v[keep] & 0xC0) == 0x80) keep--;
